@@ -1,0 +1,4 @@
+import { runServiceProcess } from '@flotilla/platform';
+import { PlannerModule } from '@flotilla/service-planner';
+
+runServiceProcess('planner', [PlannerModule], 8082);

@@ -1,0 +1,4 @@
+import { runServiceProcess } from '@flotilla/platform';
+import { ValidatorModule } from '@flotilla/service-validator';
+
+runServiceProcess('validator', [ValidatorModule], 8085);

@@ -1,0 +1,186 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNotEmpty, IsObject, IsOptional, IsString, IsUrl, Matches,
+  MaxLength, Min, ValidateNested,
+} from 'class-validator';
+
+/** Identifiers that travel as Kafka keys and in URLs. */
+const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const ID_MESSAGE = 'must be 1-128 characters of letters, digits, _ . : -';
+
+export const MAX_QUESTION_LENGTH = 4000;
+
+/** Where a request came from: a chat session, the REST API, or an intake-topic publisher. */
+export const CHANNELS = ['chat', 'api', 'intake'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** `SubmitRequest` v1 — the public intake contract (documented in README "Intake topic"). */
+export class SubmitRequestV1 {
+  @Matches(ID, { message: `requestId ${ID_MESSAGE}` })
+  requestId!: string;
+
+  @Matches(ID, { message: `tenantId ${ID_MESSAGE}` })
+  tenantId!: string;
+
+  @IsString() @IsNotEmpty() @MaxLength(MAX_QUESTION_LENGTH)
+  question!: string;
+
+  @IsOptional() @Matches(ID, { message: `sessionId ${ID_MESSAGE}` })
+  sessionId?: string;
+
+  @IsOptional() @Matches(ID, { message: `userId ${ID_MESSAGE}` })
+  userId?: string;
+
+  @IsOptional() @IsIn(CHANNELS)
+  channel?: Channel;
+
+  @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  callbackUrl?: string;
+}
+
+/** The kinds of step a plan can contain, and the agent that serves each. */
+export const STEP_KINDS = ['plan', 'tool', 'retrieve', 'compose', 'validate'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+export const AGENTS = ['planner', 'retriever', 'tool', 'validator'] as const;
+export type Agent = (typeof AGENTS)[number];
+export function agentFor(kind: StepKind): Agent {
+  switch (kind) {
+    case 'plan':
+    case 'compose':
+      return 'planner';
+    case 'retrieve':
+      return 'retriever';
+    case 'tool':
+      return 'tool';
+    case 'validate':
+      return 'validator';
+  }
+}
+
+/** One node of a plan DAG. `input` values may reference earlier outputs as `${steps.<id>.<path>}`. */
+export class PlanStepV1 {
+  @Matches(/^[a-z0-9-]{1,64}$/, { message: 'id must be 1-64 characters of a-z, 0-9, -' })
+  id!: string;
+
+  @IsIn(STEP_KINDS)
+  kind!: StepKind;
+
+  @IsObject()
+  input!: Record<string, unknown>;
+
+  @IsArray() @ArrayMaxSize(32) @IsString({ each: true })
+  dependsOn!: string[];
+}
+
+/** What the workflow knows when a step runs: the question, the intent and its dependencies' outputs. */
+export class StepContextV1 {
+  @IsString() @MaxLength(MAX_QUESTION_LENGTH)
+  question!: string;
+
+  @IsOptional() @IsObject()
+  intent?: Record<string, unknown>;
+
+  @IsObject()
+  dependencies!: Record<string, unknown>;
+
+  /** Pinned at workflow start so a deploy mid-flight does not change running workflows. */
+  @IsObject()
+  pins!: Record<string, string>;
+
+  @IsISO8601()
+  startedAt!: string;
+}
+
+/** `ExecuteStep` v1 — the coordinator tells an agent to run one step. */
+export class ExecuteStepV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(ID) tenantId!: string;
+  @Matches(/^[a-z0-9-]{1,64}$/) stepId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(1) attempt!: number;
+  @IsIn(STEP_KINDS) kind!: StepKind;
+  @IsObject() input!: Record<string, unknown>;
+  @ValidateNested() @Type(() => StepContextV1) context!: StepContextV1;
+}
+
+export class TokenUsageV1 {
+  @IsInt() @Min(0) promptTokens!: number;
+  @IsInt() @Min(0) completionTokens!: number;
+}
+
+/** Which model produced an output; `local` is the built-in deterministic model, not an LLM. */
+export class ModelInfoV1 {
+  @IsIn(['openai', 'local']) provider!: 'openai' | 'local';
+  @IsString() model!: string;
+  @IsString() label!: string;
+}
+
+/** `StepSucceeded` v1 — an agent reports a step's output. */
+export class StepSucceededV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(/^[a-z0-9-]{1,64}$/) stepId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(1) attempt!: number;
+  @IsObject() output!: Record<string, unknown>;
+  @IsOptional() @ValidateNested() @Type(() => ModelInfoV1) model?: ModelInfoV1;
+  @IsOptional() @ValidateNested() @Type(() => TokenUsageV1) usage?: TokenUsageV1;
+}
+
+export class StepErrorV1 {
+  @IsString() code!: string;
+  @IsString() @MaxLength(2000) message!: string;
+  @IsBoolean() retryable!: boolean;
+}
+
+/** `StepErrored` v1 — an agent reports that a step failed, and whether a retry can help. */
+export class StepErroredV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(/^[a-z0-9-]{1,64}$/) stepId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(1) attempt!: number;
+  @ValidateNested() @Type(() => StepErrorV1) error!: StepErrorV1;
+}
+
+/** `AnswerTokenStreamed` v1 — a piece of an answer being composed, in order by `seq`. */
+export class AnswerTokenStreamedV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(0) seq!: number;
+  @IsString() text!: string;
+}
+
+export class SourceV1 {
+  @IsString() id!: string;
+  @IsString() title!: string;
+  @IsOptional() @IsString() uri?: string;
+}
+
+/** `RequestAnswered` v1 — published on the results topic when a workflow ends either way. */
+export class RequestAnsweredV1 {
+  @Matches(ID) requestId!: string;
+  @Matches(ID) workflowId!: string;
+  @Matches(ID) tenantId!: string;
+  @IsIn(['completed', 'failed']) status!: 'completed' | 'failed';
+  @IsOptional() @IsString() answer?: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => SourceV1) sources!: SourceV1[];
+  @IsOptional() @IsString() error?: string;
+  @IsISO8601() completedAt!: string;
+}
+
+/** `DeadLetterRecorded` v1 — a message that could not be processed, with why, for human review. */
+export class DeadLetterRecordedV1 {
+  @IsString() sourceTopic!: string;
+  @IsInt() partition!: number;
+  @IsString() offset!: string;
+  @IsOptional() @IsString() key?: string | null;
+  @IsObject() headers!: Record<string, string>;
+  /** The original payload as UTF-8 text when it is text, else base64. */
+  @IsString() payload!: string;
+  @IsIn(['utf8', 'base64']) payloadEncoding!: 'utf8' | 'base64';
+  @IsString() reason!: string;
+  @IsString() errorCode!: string;
+  @IsInt() @Min(1) attempts!: number;
+  @IsString() consumerGroup!: string;
+  @IsOptional() @IsString() workflowId?: string;
+  @IsISO8601() recordedAt!: string;
+}

@@ -1,0 +1,73 @@
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { CHANNELS, Channel, ModelInfoV1, PlanStepV1, SourceV1, STEP_KINDS, StepErrorV1, StepKind, TokenUsageV1 } from './dto';
+
+/*
+ * Workflow events: past tense, appended only by the coordinator to the workflow-events topic keyed by
+ * workflow id. A workflow's state is a pure fold of these (libs/workflow `evolve`).
+ */
+const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const STEP_ID = /^[a-z0-9-]{1,64}$/;
+
+export class WorkflowStartedV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(ID) requestId!: string;
+  @Matches(ID) tenantId!: string;
+  @IsString() question!: string;
+  @IsOptional() @Matches(ID) sessionId?: string;
+  @IsOptional() @Matches(ID) userId?: string;
+  @IsIn(CHANNELS) channel!: Channel;
+  @IsOptional() @IsString() callbackUrl?: string;
+  /** Plan, prompt and model versions fixed for the workflow's whole life. */
+  @IsObject() pins!: Record<string, string>;
+  @IsISO8601() startedAt!: string;
+}
+
+export class StepScheduledV1 {
+  @Matches(STEP_ID) stepId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(1) attempt!: number;
+  @IsIn(STEP_KINDS) kind!: StepKind;
+  @IsObject() input!: Record<string, unknown>;
+  @IsArray() @IsString({ each: true }) dependsOn!: string[];
+}
+
+export class PlanAcceptedV1 {
+  @IsObject() intent!: Record<string, unknown>;
+  @IsString() planVersion!: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => PlanStepV1) steps!: PlanStepV1[];
+  /** Why the planner's plan was replaced by the safe plan, when it was. */
+  @IsOptional() @IsString() replacedBecause?: string;
+}
+
+export class StepCompletedV1 {
+  @Matches(STEP_ID) stepId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(1) attempt!: number;
+  @IsObject() output!: Record<string, unknown>;
+  @IsOptional() @ValidateNested() @Type(() => ModelInfoV1) model?: ModelInfoV1;
+  @IsOptional() @ValidateNested() @Type(() => TokenUsageV1) usage?: TokenUsageV1;
+}
+
+export class StepFailedV1 {
+  @Matches(STEP_ID) stepId!: string;
+  @Matches(ID) taskId!: string;
+  @IsInt() @Min(1) attempt!: number;
+  @ValidateNested() @Type(() => StepErrorV1) error!: StepErrorV1;
+  @IsBoolean() willRetry!: boolean;
+}
+
+export class WorkflowCompletedV1 {
+  @IsString() answer!: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => SourceV1) sources!: SourceV1[];
+  /** Whether the validator approved the answer, or a safe answer replaced a rejected one. */
+  @IsBoolean() validated!: boolean;
+  @IsOptional() @ValidateNested() @Type(() => ModelInfoV1) model?: ModelInfoV1;
+  @IsISO8601() completedAt!: string;
+}
+
+export class WorkflowFailedV1 {
+  @IsString() code!: string;
+  @IsString() reason!: string;
+  @IsISO8601() failedAt!: string;
+}

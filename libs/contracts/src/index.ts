@@ -1,0 +1,6 @@
+export * from './envelope';
+export * from './dto';
+export * from './events';
+export * from './registry';
+export * from './topics';
+export * from './headers';

@@ -1,0 +1,71 @@
+import { defineMessage, defineTopic, TopicMessage } from './registry';
+import {
+  AnswerTokenStreamedV1, DeadLetterRecordedV1, ExecuteStepV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
+} from './dto';
+import { PlanAcceptedV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1 } from './events';
+
+/** Every message contract, by explicit wire name. */
+export const Messages = {
+  SubmitRequest: defineMessage('SubmitRequest', 1, SubmitRequestV1),
+  ExecuteStep: defineMessage('ExecuteStep', 1, ExecuteStepV1),
+  StepSucceeded: defineMessage('StepSucceeded', 1, StepSucceededV1),
+  StepErrored: defineMessage('StepErrored', 1, StepErroredV1),
+  AnswerTokenStreamed: defineMessage('AnswerTokenStreamed', 1, AnswerTokenStreamedV1),
+  RequestAnswered: defineMessage('RequestAnswered', 1, RequestAnsweredV1),
+  DeadLetterRecorded: defineMessage('DeadLetterRecorded', 1, DeadLetterRecordedV1),
+  WorkflowStarted: defineMessage('WorkflowStarted', 1, WorkflowStartedV1),
+  PlanAccepted: defineMessage('PlanAccepted', 1, PlanAcceptedV1),
+  StepScheduled: defineMessage('StepScheduled', 1, StepScheduledV1),
+  StepCompleted: defineMessage('StepCompleted', 1, StepCompletedV1),
+  StepFailed: defineMessage('StepFailed', 1, StepFailedV1),
+  WorkflowCompleted: defineMessage('WorkflowCompleted', 1, WorkflowCompletedV1),
+  WorkflowFailed: defineMessage('WorkflowFailed', 1, WorkflowFailedV1),
+} as const;
+
+/**
+ * Every topic, defined once. All workflow-keyed topics share one partition count so that a
+ * workflow's commands, results and events land on the same partition index.
+ */
+export const WORKFLOW_PARTITIONS = 6;
+
+export const Topics = {
+  /** Public intake: outside systems publish `SubmitRequest`; key = requestId. */
+  intake: defineTopic({ name: 'flotilla.intake.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
+  /** The append-only workflow event log; only the coordinator writes it. */
+  workflowEvents: defineTopic({
+    name: 'flotilla.workflow-events.v1',
+    partitions: WORKFLOW_PARTITIONS,
+    key: 'workflowId',
+    messages: [Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.WorkflowCompleted, Messages.WorkflowFailed],
+  }),
+  plannerTasks: defineTopic({ name: 'flotilla.tasks.planner.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  retrieverTasks: defineTopic({ name: 'flotilla.tasks.retriever.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  toolTasks: defineTopic({ name: 'flotilla.tasks.tool.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  validatorTasks: defineTopic({ name: 'flotilla.tasks.validator.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  /** Agents report step outcomes here; key = workflowId. */
+  stepResults: defineTopic({ name: 'flotilla.step-results.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.StepSucceeded, Messages.StepErrored] }),
+  /** Answer tokens as they are composed; key = workflowId. */
+  answerStream: defineTopic({ name: 'flotilla.answer-stream.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.AnswerTokenStreamed] }),
+  /** Final outcome of every request, for intake publishers; key = requestId. */
+  results: defineTopic({ name: 'flotilla.results.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.RequestAnswered] }),
+  /** Messages that could not be processed, with the reason; for human review and replay. */
+  deadLetters: defineTopic({ name: 'flotilla.dlq.v1', partitions: 1, key: 'source topic', messages: [Messages.DeadLetterRecorded] }),
+} as const;
+
+export type IntakeMessage = TopicMessage<typeof Topics.intake>;
+export type WorkflowEvent = TopicMessage<typeof Topics.workflowEvents>;
+export type StepResultMessage = TopicMessage<typeof Topics.stepResults>;
+export type ExecuteStepMessage = TopicMessage<typeof Topics.plannerTasks>;
+export type AnswerTokenMessage = TopicMessage<typeof Topics.answerStream>;
+export type RequestAnsweredMessage = TopicMessage<typeof Topics.results>;
+export type DeadLetterMessage = TopicMessage<typeof Topics.deadLetters>;
+
+/** The task topic that serves each agent. */
+export const TASK_TOPICS = {
+  planner: Topics.plannerTasks,
+  retriever: Topics.retrieverTasks,
+  tool: Topics.toolTasks,
+  validator: Topics.validatorTasks,
+} as const;
+
+export const ALL_TOPICS = Object.values(Topics);

@@ -1,0 +1,76 @@
+import mongoose, { Connection, Model, Schema } from 'mongoose';
+import { StoredEvent, WorkflowViewStore } from './workflow-view-store';
+
+interface AcceptedDoc {
+  workflowId: string;
+  tenantId: string;
+  requestId: string;
+  question: string;
+  acceptedAt: string;
+}
+
+const eventSchema = new Schema<StoredEvent>({
+  workflowId: { type: String, required: true },
+  tenantId: { type: String, required: true },
+  sequence: { type: Number, required: true },
+  type: { type: String, required: true },
+  version: { type: Number, required: true },
+  id: { type: String, required: true },
+  data: { type: Schema.Types.Mixed, required: true },
+  occurredAt: { type: String, required: true },
+}, { collection: 'workflow_events', versionKey: false, minimize: false });
+eventSchema.index({ workflowId: 1, sequence: 1 }, { unique: true });
+
+const acceptedSchema = new Schema<AcceptedDoc>({
+  workflowId: { type: String, required: true, unique: true },
+  tenantId: { type: String, required: true },
+  requestId: { type: String, required: true },
+  question: { type: String, required: true },
+  acceptedAt: { type: String, required: true },
+}, { collection: 'workflow_accepted', versionKey: false });
+
+/** The distributed read model, in MongoDB (FerretDB in tests), through mongoose. */
+export class MongoWorkflowViewStore implements WorkflowViewStore {
+  private connection!: Connection;
+  private events!: Model<StoredEvent>;
+  private accepted!: Model<AcceptedDoc>;
+
+  constructor(private readonly url: string) {}
+
+  async init(): Promise<void> {
+    this.connection = await mongoose.createConnection(this.url, { serverSelectionTimeoutMS: 10_000, autoIndex: false }).asPromise();
+    this.events = this.connection.model<StoredEvent>('WorkflowEvent', eventSchema);
+    this.accepted = this.connection.model<AcceptedDoc>('WorkflowAccepted', acceptedSchema);
+    await this.events.createIndexes();
+    await this.accepted.createIndexes();
+  }
+
+  async appendEvent(e: StoredEvent): Promise<void> {
+    // Upsert keyed by (workflowId, sequence): replaying the log writes nothing new.
+    await this.events.updateOne({ workflowId: e.workflowId, sequence: e.sequence }, { $setOnInsert: e }, { upsert: true });
+  }
+
+  async recordAccepted(a: AcceptedDoc): Promise<void> {
+    await this.accepted.updateOne({ workflowId: a.workflowId }, { $setOnInsert: a }, { upsert: true });
+  }
+
+  async load(workflowId: string, tenantId: string): Promise<{ accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] } | null> {
+    const [accepted, events] = await Promise.all([
+      this.accepted.findOne({ workflowId, tenantId }).lean(),
+      this.events.find({ workflowId, tenantId }).sort({ sequence: 1 }).lean(),
+    ]);
+    if (!accepted && events.length === 0) return null;
+    return {
+      accepted: accepted ? { requestId: accepted.requestId, question: accepted.question, acceptedAt: accepted.acceptedAt } : undefined,
+      events: events.map(({ workflowId: w, tenantId: t, sequence, type, version, id, data, occurredAt }) => ({ workflowId: w, tenantId: t, sequence, type, version, id, data, occurredAt })),
+    };
+  }
+
+  healthy(): boolean {
+    return this.connection?.readyState === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close();
+  }
+}

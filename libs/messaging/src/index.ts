@@ -1,0 +1,6 @@
+export * from './port';
+export * from './typed';
+export * from './factory';
+export { EmbeddedMessageBus } from './embedded-bus';
+export { KafkaMessageBus } from './kafka-bus';
+export { partitionFor } from './partitioner';

@@ -1,0 +1,170 @@
+import { Admin, Consumer, Kafka, KafkaConfig, logLevel, Producer, SASLOptions } from 'kafkajs';
+import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
+import { IncomingMessage, MessageBus, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  ssl?: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /**
+   * Prepended to every topic and consumer-group name on the broker, so several deployments (or
+   * test runs) can share one cluster without seeing each other's messages. Empty by default.
+   */
+  namespace?: string;
+}
+
+const log = createLogger({ component: 'kafka-bus' });
+
+function toHeaders(raw: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return out;
+}
+
+/** The production adapter: Apache Kafka through kafkajs (the only place kafkajs is imported). */
+export class KafkaMessageBus implements MessageBus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private producer!: Producer;
+  private admin!: Admin;
+  private readonly consumers = new Set<Consumer>();
+  private connected = false;
+
+  private readonly ns: string;
+
+  constructor(options: KafkaBusOptions) {
+    this.ns = options.namespace ?? '';
+    const config: KafkaConfig = {
+      clientId: options.clientId,
+      brokers: options.brokers,
+      ssl: options.ssl ?? false,
+      logLevel: logLevel.WARN,
+      retry: { initialRetryTime: 200, retries: 10 },
+      logCreator: () => ({ namespace, level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error(message, { namespace, ...rest });
+        else if (level <= logLevel.WARN) log.warn(message, { namespace, ...rest });
+      },
+    };
+    if (options.sasl) config.sasl = options.sasl as SASLOptions;
+    this.kafka = new Kafka(config);
+  }
+
+  async connect(): Promise<void> {
+    // Idempotent producer: broker-side dedup of retried sends, ordered per partition.
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await this.producer.connect();
+    this.producer.on(this.producer.events.DISCONNECT, () => {
+      this.connected = false;
+    });
+    this.producer.on(this.producer.events.CONNECT, () => {
+      this.connected = true;
+    });
+    this.connected = true;
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(this.ns + t.name));
+    if (missing.length === 0) return;
+    try {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: this.ns + t.name,
+          numPartitions: t.partitions,
+          replicationFactor: -1,
+          configEntries: [{ name: 'cleanup.policy', value: t.cleanupPolicy ?? 'delete' }],
+        })),
+      });
+    } catch (err) {
+      // Another replica may have created them first; only fail if they are still missing.
+      const now = new Set(await this.admin.listTopics());
+      if (missing.some((t) => !now.has(this.ns + t.name))) throw err;
+    }
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic.entries()].map(([topic, ms]) => ({
+          topic: this.ns + topic,
+          messages: ms.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+        })),
+      });
+    } catch (err) {
+      throw new FlotillaError(ErrorCode.DependencyUnavailable, `publish to Kafka failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, bigint>> {
+    const offsets = await this.admin.fetchTopicOffsets(this.ns + topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const consumer = this.kafka.consumer({
+      groupId: this.ns + options.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 20_000,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
+    });
+    this.consumers.add(consumer);
+    const ready = deferred<void>();
+    consumer.on(consumer.events.GROUP_JOIN, () => ready.resolve());
+    await consumer.connect();
+    for (const topic of options.topics) await consumer.subscribe({ topic: this.ns + topic, fromBeginning: options.fromBeginning });
+    await consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 500,
+      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 3,
+      eachMessage: async ({ topic, partition, message }) => {
+        const incoming: IncomingMessage = {
+          topic: topic.slice(this.ns.length),
+          partition,
+          offset: message.offset,
+          key: message.key ? message.key.toString() : null,
+          value: message.value,
+          headers: toHeaders(message.headers),
+          timestamp: message.timestamp,
+        };
+        // A throw here leaves the offset uncommitted: kafkajs backs off and redelivers it.
+        await options.handler(incoming);
+      },
+    });
+    return {
+      ready: ready.promise,
+      stop: async () => {
+        // disconnect() waits for in-flight eachMessage calls and commits their offsets.
+        await consumer.disconnect();
+        this.consumers.delete(consumer);
+      },
+    };
+  }
+
+  healthy(): boolean {
+    return this.connected;
+  }
+
+  async disconnect(): Promise<void> {
+    await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
+    this.consumers.clear();
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+    this.connected = false;
+  }
+}

@@ -1,0 +1,121 @@
+import { createLogger, FlotillaError, Logger, newId } from '@flotilla/common';
+import {
+  decode, DeadLetterRecordedV1, encode, Envelope, Headers, MessageDef, MessageOf, Messages, Metadata, TopicDef, Topics,
+} from '@flotilla/contracts';
+import { IncomingMessage, MessageBus, OutgoingMessage, Subscription } from './port';
+
+type AnyTopic = TopicDef<readonly MessageDef<string, object>[]>;
+
+/** A handler bound to one topic; it receives only valid, current-version messages. */
+export interface TopicHandler {
+  topic: AnyTopic;
+  handle(message: Envelope, raw: IncomingMessage): Promise<void>;
+}
+
+/** Binds a typed handler to a topic. */
+export function on<TDefs extends readonly MessageDef<string, object>[]>(
+  topic: TopicDef<TDefs>,
+  handle: (message: MessageOf<TDefs[number]>, raw: IncomingMessage) => Promise<void>,
+): TopicHandler {
+  return { topic: topic as unknown as AnyTopic, handle: handle as unknown as TopicHandler['handle'] };
+}
+
+export interface ConsumeOptions {
+  groupId: string;
+  handlers: TopicHandler[];
+  fromBeginning?: boolean;
+  partitionsConcurrently?: number;
+  /** Attempts for retryable failures before the message is dead-lettered. */
+  maxAttempts?: number;
+  logger?: Logger;
+}
+
+/** Builds the wire form of a message ready to publish on a topic, with Flotilla's headers. */
+export function outgoing<TType extends string, TData extends object>(
+  topic: { name: string },
+  def: MessageDef<TType, TData>,
+  key: string,
+  data: TData,
+  metadata: Omit<Metadata, 'occurredAt'> & { occurredAt?: string },
+  id: string = newId('msg'),
+): OutgoingMessage {
+  const meta: Metadata = { ...metadata, occurredAt: metadata.occurredAt ?? new Date().toISOString() };
+  const envelope = encode(def, id, data, meta);
+  const headers: Record<string, string> = { [Headers.messageType]: `${def.type}@v${def.version}` };
+  if (meta.tenantId) headers[Headers.tenantId] = meta.tenantId;
+  if (meta.workflowId) headers[Headers.workflowId] = meta.workflowId;
+  if (meta.traceparent) headers[Headers.traceparent] = meta.traceparent;
+  return { topic: topic.name, key, value: JSON.stringify(envelope), headers };
+}
+
+/** The dead-letter record for a message that could not be processed. */
+export function deadLetter(raw: IncomingMessage, groupId: string, error: FlotillaError, attempts: number): OutgoingMessage {
+  const value = raw.value ?? Buffer.alloc(0);
+  const text = value.toString('utf8');
+  const isText = Buffer.from(text, 'utf8').equals(value);
+  const data: DeadLetterRecordedV1 = {
+    sourceTopic: raw.topic,
+    partition: raw.partition,
+    offset: raw.offset,
+    key: raw.key,
+    headers: raw.headers,
+    payload: isText ? text : value.toString('base64'),
+    payloadEncoding: isText ? 'utf8' : 'base64',
+    reason: error.message,
+    errorCode: error.code,
+    attempts,
+    consumerGroup: groupId,
+    workflowId: raw.headers[Headers.workflowId],
+    recordedAt: new Date().toISOString(),
+  };
+  // Keyed by source topic/partition/offset so a redelivered poison message maps to the same record id.
+  return outgoing(Topics.deadLetters, Messages.DeadLetterRecorded, raw.topic, data, { workflowId: data.workflowId, tenantId: raw.headers[Headers.tenantId] }, `dlq_${raw.topic}_${raw.partition}_${raw.offset}`);
+}
+
+/**
+ * Consumes topics with validation at the edge and a dead-letter path: an invalid message, or one
+ * whose handler fails with a non-retryable error or runs out of attempts, becomes a dead-letter
+ * record with its reason and the consumer moves on. Only a failure to write that record is thrown
+ * to the adapter, which then redelivers — nothing is ever dropped silently.
+ */
+export async function consume(bus: MessageBus, options: ConsumeOptions): Promise<Subscription> {
+  const logger = options.logger ?? createLogger({ component: 'consumer', groupId: options.groupId });
+  const byTopic = new Map(options.handlers.map((h) => [h.topic.name, h]));
+  const maxAttempts = options.maxAttempts ?? 3;
+
+  const handler = async (raw: IncomingMessage): Promise<void> => {
+    const bound = byTopic.get(raw.topic);
+    if (!bound) throw new Error(`no handler for topic ${raw.topic}`);
+    const decoded = decode(bound.topic, raw.value);
+    if (!decoded.ok) {
+      logger.warn('invalid message dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: decoded.error.message });
+      await bus.publish([deadLetter(raw, options.groupId, decoded.error, 1)]);
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await bound.handle(decoded.message, raw);
+        return;
+      } catch (err) {
+        const error = FlotillaError.from(err);
+        const last = !error.retryable || attempt >= maxAttempts;
+        logger.error(last ? 'handler failed; dead-lettering' : 'handler failed; retrying', {
+          topic: raw.topic, partition: raw.partition, offset: raw.offset, attempt, code: error.code, err: error,
+        });
+        if (last) {
+          await bus.publish([deadLetter(raw, options.groupId, error, attempt)]);
+          return;
+        }
+        // Bounded in-place backoff (100 ms, 400 ms, ...); delay topics replace this for long retries.
+        await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
+      }
+    }
+  };
+  return bus.subscribe({
+    groupId: options.groupId,
+    topics: [...byTopic.keys()],
+    fromBeginning: options.fromBeginning ?? true,
+    partitionsConcurrently: options.partitionsConcurrently,
+    handler,
+  });
+}

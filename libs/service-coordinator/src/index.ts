@@ -1,0 +1,2 @@
+export * from './coordinator.module';
+export { WorkflowStore } from './workflow-store';

@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import { FlotillaConfig } from '@flotilla/config';
+import { createWorkflowViewStore } from '@flotilla/memory';
+import { CONFIG } from '@flotilla/platform';
+import { ChatServer } from './chat.server';
+import { LiveUpdates } from './live-updates';
+import { WorkflowProjector } from './projector';
+import { Submissions } from './submissions';
+import { VIEW_STORE } from './tokens';
+import { WorkflowsController } from './workflows.controller';
+
+/** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
+@Module({
+  controllers: [WorkflowsController],
+  providers: [
+    {
+      provide: VIEW_STORE,
+      inject: [CONFIG],
+      useFactory: async (config: FlotillaConfig) => {
+        const store = createWorkflowViewStore(config);
+        await store.init();
+        return store;
+      },
+    },
+    Submissions,
+    LiveUpdates,
+    WorkflowProjector,
+    ChatServer,
+  ],
+})
+export class GatewayModule {}

@@ -1,0 +1,4 @@
+export * from './gateway.module';
+export { configureGatewayHttp } from './http';
+export { CHAT_PATH, CHAT_PROTOCOL } from './chat.server';
+export type { WorkflowView } from './workflow-view';

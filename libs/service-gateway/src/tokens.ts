@@ -1,0 +1,1 @@
+export const VIEW_STORE = Symbol('flotilla.workflow-view-store');

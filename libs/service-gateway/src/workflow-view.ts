@@ -1,0 +1,51 @@
+import { StoredEvent } from '@flotilla/memory';
+import { DomainEvent, evolve, initialState, WorkflowState } from '@flotilla/workflow';
+
+/** What `GET /v1/workflows/:id` returns: the folded state and the full event history. */
+export interface WorkflowView {
+  workflowId: string;
+  requestId: string;
+  tenantId: string;
+  status: 'accepted' | 'running' | 'completed' | 'failed';
+  question: string;
+  intent?: Record<string, unknown>;
+  answer?: string;
+  sources: { id: string; title: string; uri?: string }[];
+  validated?: boolean;
+  model?: { provider: string; model: string; label: string };
+  failure?: { code: string; reason: string };
+  pins: Record<string, string>;
+  startedAt?: string;
+  endedAt?: string;
+  steps: { id: string; kind: string; status: string; attempt: number; dependsOn: string[]; output?: unknown; error?: unknown }[];
+  events: { sequence: number; type: string; version: number; id: string; occurredAt: string; data: unknown }[];
+}
+
+export function toWorkflowView(
+  workflowId: string,
+  tenantId: string,
+  loaded: { accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] },
+): WorkflowView {
+  const state: WorkflowState = loaded.events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState());
+  return {
+    workflowId,
+    requestId: state.requestId || loaded.accepted?.requestId || '',
+    tenantId,
+    status: state.status === 'none' ? 'accepted' : state.status,
+    question: state.question || loaded.accepted?.question || '',
+    intent: state.intent,
+    answer: state.answer,
+    sources: state.sources,
+    validated: state.validated,
+    model: state.model,
+    failure: state.failure,
+    pins: state.pins,
+    startedAt: state.startedAt || loaded.accepted?.acceptedAt,
+    endedAt: state.endedAt,
+    steps: state.stepOrder.map((id) => {
+      const s = state.steps[id]!;
+      return { id, kind: s.kind, status: s.status, attempt: s.attempt, dependsOn: s.dependsOn, output: s.output, error: s.error };
+    }),
+    events: loaded.events.map((e) => ({ sequence: e.sequence, type: e.type, version: e.version, id: e.id, occurredAt: e.occurredAt, data: e.data })),
+  };
+}

@@ -1,0 +1,6 @@
+import { Module } from '@nestjs/common';
+import { RetrieverService } from './retriever.service';
+
+/** The retriever agent. */
+@Module({ providers: [RetrieverService] })
+export class RetrieverModule {}

@@ -1,0 +1,65 @@
+/**
+ * Grounding check: every factual claim in an answer — order and tracking numbers, dates, amounts,
+ * order/shipment statuses, and cited policy sentences — must be found in the evidence (tool results,
+ * retrieved passages, the question). Pure, so it is tested table-wise.
+ */
+export interface GroundingVerdict {
+  verdict: 'approved' | 'rejected';
+  reasons: string[];
+  claimsChecked: number;
+}
+
+const STATUS_PHRASES = ['processing', 'shipped', 'in transit', 'out for delivery', 'delivered', 'cancelled', 'label created'];
+
+const norm = (s: string): string => s.toLowerCase().replace(/_/g, ' ').replace(/\s+/g, ' ');
+
+function collectStrings(value: unknown, out: string[]): void {
+  if (typeof value === 'string') out.push(value);
+  else if (typeof value === 'number' || typeof value === 'boolean') out.push(String(value));
+  else if (Array.isArray(value)) value.forEach((v) => collectStrings(v, out));
+  else if (typeof value === 'object' && value !== null) Object.values(value).forEach((v) => collectStrings(v, out));
+}
+
+function passagesOf(evidence: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const v of Object.values(evidence)) {
+    const passages = typeof v === 'object' && v !== null ? (v as { passages?: unknown }).passages : undefined;
+    if (Array.isArray(passages)) for (const p of passages) if (typeof (p as { text?: unknown }).text === 'string') out.push((p as { text: string }).text);
+  }
+  return out;
+}
+
+export function checkGrounding(answer: string, evidence: Record<string, unknown>, question: string): GroundingVerdict {
+  const strings: string[] = [question];
+  collectStrings(evidence, strings);
+  const haystack = norm(strings.join('\n'));
+  const reasons: string[] = [];
+  let checked = 0;
+  const need = (claim: string, what: string): void => {
+    checked++;
+    if (!haystack.includes(norm(claim))) reasons.push(`unsupported ${what}: "${claim}"`);
+  };
+  // Remove citation markers before looking for numbers.
+  const text = answer.replace(/\[\d+\]/g, '');
+  for (const m of text.matchAll(/\b\d{4}-\d{2}-\d{2}\b/g)) need(m[0], 'date');
+  for (const m of text.matchAll(/\$\s?\d[\d,]*(?:\.\d{2})?/g)) need(m[0].replace(/\s/g, ''), 'amount');
+  for (const m of text.matchAll(/\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{8,}\b/g)) need(m[0], 'identifier');
+  const withoutDates = text.replace(/\b\d{4}-\d{2}-\d{2}\b/g, ' ').replace(/\$\s?\d[\d,]*(?:\.\d{2})?/g, ' ');
+  for (const m of withoutDates.matchAll(/\b\d{3,}\b/g)) need(m[0], 'number');
+  const lower = norm(text);
+  for (const phrase of STATUS_PHRASES) {
+    if (new RegExp(`\\b${phrase}\\b`).test(lower)) need(phrase, 'status');
+  }
+  // A sentence that cites a passage must be taken from the passages, not paraphrased into new facts.
+  const passages = passagesOf(evidence).map(norm);
+  const citations = [...answer.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
+  for (const n of citations) if (n < 1 || n > passages.length) reasons.push(`citation [${n}] refers to no retrieved passage`);
+  for (const sentence of answer.split(/(?<=[.!?])\s+|(?<=\])\s+/)) {
+    if (!/\[\d+\]/.test(sentence)) continue;
+    const body = norm(sentence.replace(/\[\d+\]/g, '').trim()).replace(/[.!?\s]+$/, '');
+    if (!body) continue;
+    checked++;
+    if (!passages.some((p) => p.includes(body))) reasons.push(`cited sentence not found in the passages: "${sentence.trim().slice(0, 120)}"`);
+  }
+  return { verdict: reasons.length === 0 ? 'approved' : 'rejected', reasons, claimsChecked: checked };
+}

@@ -1,0 +1,10 @@
+export { createDefaultTools, createDefaultToolsFromConfig, ToolNames } from './default-tools';
+export type { DefaultToolsOptions, ToolName } from './default-tools';
+export { ToolRegistry, backoffDelay } from './registry';
+export type { ExecuteOptions, RetryPolicy, ToolContext, ToolDefinition, ToolDescriptor, ToolRegistryOptions } from './registry';
+export { HttpConnector, alwaysClosedBreaker } from './http';
+export type { CircuitBreaker, HttpConnectorOptions, HttpMethod, HttpRequestOptions, HttpResult } from './http';
+export { validateArgs, validateValue, isCalendarDate } from './schema';
+export type { ArgsSchema, JsonSchema, JsonType } from './schema';
+export { addBusinessDays, estimateDeliveryDate, isBusinessDay, judgeDeadline, nextBusinessDayAfter, utcDate } from './delivery';
+export type { DeliveryEstimate, DeliveryEstimateAvailable, DeliveryEstimateUnavailable } from './delivery';

@@ -1,0 +1,54 @@
+import { DomainEvent, initialState, StepState, WorkflowState } from './state';
+
+/** Folds one event into the state. Pure: the same events always rebuild the same state. */
+export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState {
+  const next: WorkflowState = { ...state, version: state.version + 1 };
+  switch (event.type) {
+    case 'WorkflowStarted': {
+      const d = event.data;
+      return {
+        ...next, status: 'running', workflowId: d.workflowId, requestId: d.requestId, tenantId: d.tenantId, question: d.question,
+        sessionId: d.sessionId, userId: d.userId, channel: d.channel, callbackUrl: d.callbackUrl, pins: d.pins, startedAt: d.startedAt,
+      };
+    }
+    case 'PlanAccepted': {
+      const steps = { ...next.steps };
+      const order = [...next.stepOrder];
+      for (const s of event.data.steps) {
+        if (steps[s.id]) continue;
+        steps[s.id] = { id: s.id, kind: s.kind, input: s.input, dependsOn: s.dependsOn, status: 'pending', attempt: 0 };
+        order.push(s.id);
+      }
+      return { ...next, intent: event.data.intent, planVersion: event.data.planVersion, steps, stepOrder: order };
+    }
+    case 'StepScheduled': {
+      const d = event.data;
+      const prev = next.steps[d.stepId];
+      const step: StepState = {
+        ...(prev ?? { id: d.stepId, kind: d.kind, dependsOn: d.dependsOn }),
+        input: d.input, status: 'scheduled', taskId: d.taskId, attempt: d.attempt, error: undefined,
+      } as StepState;
+      return { ...next, steps: { ...next.steps, [d.stepId]: step }, stepOrder: prev ? next.stepOrder : [...next.stepOrder, d.stepId] };
+    }
+    case 'StepCompleted': {
+      const d = event.data;
+      const prev = next.steps[d.stepId];
+      if (!prev) return next;
+      return { ...next, steps: { ...next.steps, [d.stepId]: { ...prev, status: 'completed', output: d.output, model: d.model } } };
+    }
+    case 'StepFailed': {
+      const d = event.data;
+      const prev = next.steps[d.stepId];
+      if (!prev) return next;
+      return { ...next, steps: { ...next.steps, [d.stepId]: { ...prev, status: d.willRetry ? prev.status : 'failed', error: d.error } } };
+    }
+    case 'WorkflowCompleted':
+      return { ...next, status: 'completed', answer: event.data.answer, sources: event.data.sources, validated: event.data.validated, model: event.data.model, endedAt: event.data.completedAt };
+    case 'WorkflowFailed':
+      return { ...next, status: 'failed', failure: { code: event.data.code, reason: event.data.reason }, endedAt: event.data.failedAt };
+  }
+}
+
+export function fold(events: DomainEvent[], state: WorkflowState = initialState()): WorkflowState {
+  return events.reduce(evolve, state);
+}

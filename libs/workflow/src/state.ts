@@ -1,0 +1,73 @@
+import {
+  Channel, ModelInfoV1, PlanAcceptedV1, SourceV1, StepCompletedV1, StepErrorV1, StepFailedV1, StepKind, StepScheduledV1,
+  WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1,
+} from '@flotilla/contracts';
+
+/** A workflow event as the decider produces it: the wire name and the data, without envelope. */
+export type DomainEvent =
+  | { type: 'WorkflowStarted'; data: WorkflowStartedV1 }
+  | { type: 'PlanAccepted'; data: PlanAcceptedV1 }
+  | { type: 'StepScheduled'; data: StepScheduledV1 }
+  | { type: 'StepCompleted'; data: StepCompletedV1 }
+  | { type: 'StepFailed'; data: StepFailedV1 }
+  | { type: 'WorkflowCompleted'; data: WorkflowCompletedV1 }
+  | { type: 'WorkflowFailed'; data: WorkflowFailedV1 };
+
+export type StepStatus = 'pending' | 'scheduled' | 'completed' | 'failed';
+
+export interface StepState {
+  id: string;
+  kind: StepKind;
+  input: Record<string, unknown>;
+  dependsOn: string[];
+  status: StepStatus;
+  taskId?: string;
+  attempt: number;
+  output?: Record<string, unknown>;
+  error?: StepErrorV1;
+  model?: ModelInfoV1;
+}
+
+export type WorkflowStatus = 'none' | 'running' | 'completed' | 'failed';
+
+export interface WorkflowState {
+  status: WorkflowStatus;
+  workflowId: string;
+  requestId: string;
+  tenantId: string;
+  question: string;
+  sessionId?: string;
+  userId?: string;
+  channel: Channel;
+  callbackUrl?: string;
+  pins: Record<string, string>;
+  startedAt: string;
+  intent?: Record<string, unknown>;
+  planVersion?: string;
+  steps: Record<string, StepState>;
+  /** Steps in the order they were added, for display and deterministic scheduling. */
+  stepOrder: string[];
+  answer?: string;
+  sources: SourceV1[];
+  validated?: boolean;
+  model?: ModelInfoV1;
+  failure?: { code: string; reason: string };
+  endedAt?: string;
+  /** How many events the state was folded from (the next event's sequence number). */
+  version: number;
+}
+
+export const initialState = (): WorkflowState => ({
+  status: 'none',
+  workflowId: '',
+  requestId: '',
+  tenantId: '',
+  question: '',
+  channel: 'api',
+  pins: {},
+  startedAt: '',
+  steps: {},
+  stepOrder: [],
+  sources: [],
+  version: 0,
+});

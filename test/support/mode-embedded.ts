@@ -1,0 +1,1 @@
+process.env['FLOTILLA_TEST_MODE'] = 'embedded';
