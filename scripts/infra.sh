@@ -175,9 +175,7 @@ take_lock() {
 # --- provisioning (cached) -----------------------------------------------------
 ensure_kafka_libs() {
   [[ -n "$KAFKA_VERSION" ]] || die "could not read <kafka.version> from $KAFKA_POM"
-  local want
-  want="$KAFKA_VERSION $(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
-  if [[ -f "$KAFKA_MARKER" && "$(cat "$KAFKA_MARKER")" == "$want" ]]; then
+  if kafka_cached; then
     return 0
   fi
   need_mvn
@@ -195,7 +193,7 @@ ensure_kafka_libs() {
     die "Maven finished but kafka_2.13-$KAFKA_VERSION.jar is missing from $tmp"
   rm -rf "$KAFKA_LIBS"
   mv "$tmp" "$KAFKA_LIBS"
-  printf '%s\n' "$want" >"$KAFKA_MARKER"
+  printf '%s %s\n' "$KAFKA_VERSION" "$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)" >"$KAFKA_MARKER"
   info "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars ready in $((SECONDS - t0))s"
 }
 
@@ -243,17 +241,19 @@ ensure_ferretdb() {
   info "ferretdb: built in $((SECONDS - t0))s"
 }
 
+kafka_cached() { [[ -f "$KAFKA_MARKER" && "$(cat "$KAFKA_MARKER")" == "$KAFKA_VERSION $(sha256sum "$KAFKA_POM" | cut -d' ' -f1)" ]]; }
+
 provision() {
-  # Build FerretDB (CPU-bound) while Maven downloads (network-bound).
-  local fpid="" rc=0
-  if [[ ! -x "$FERRETDB_BIN" ]]; then
-    ensure_ferretdb &
-    fpid=$!
-  fi
-  ensure_kafka_libs || rc=$?
-  if [[ -n "$fpid" ]]; then
-    wait "$fpid" || { local frc=$?; [[ $rc -ne 0 ]] || rc=$frc; }
-  fi
+  local kpid="" fpid="" rc=0
+  # Check every prerequisite before starting any work.
+  kafka_cached || need_mvn
+  [[ -x "$FERRETDB_BIN" ]] || need_go
+  # Build FerretDB (CPU-bound) while Maven downloads (network-bound). Both run
+  # as background jobs, so a failure in one never leaves the other orphaned.
+  if ! kafka_cached; then ensure_kafka_libs & kpid=$!; fi
+  if [[ ! -x "$FERRETDB_BIN" ]]; then ensure_ferretdb & fpid=$!; fi
+  if [[ -n "$kpid" ]]; then wait "$kpid" || rc=$?; fi
+  if [[ -n "$fpid" ]]; then wait "$fpid" || { local frc=$?; [[ $rc -ne 0 ]] || rc=$frc; }; fi
   [[ $rc -eq 0 ]] || exit "$rc"
 }
 

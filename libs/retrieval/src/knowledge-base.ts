@@ -11,20 +11,33 @@ export interface KnowledgeDocument {
   uri?: string;
 }
 
-/** Splits a document into passages of whole sentences, at most `maxChars` each; paragraphs never merge. */
-export function chunk(text: string, maxChars = 600): string[] {
+/**
+ * Splits a document into passages of whole sentences of at most about `maxChars`, keeping
+ * paragraphs together where they fit so that a passage carries its context.
+ */
+export function chunk(text: string, maxChars = 500): string[] {
+  const sentences: string[] = [];
+  const paragraphs = text.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter(Boolean);
   const out: string[] = [];
-  for (const para of text.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter(Boolean)) {
-    const sentences = para.match(/[^.!?]+[.!?]+(\s|$)|[^.!?]+$/g) ?? [para];
-    let cur = '';
-    for (const s of sentences.map((x) => x.trim())) {
-      if (cur && cur.length + 1 + s.length > maxChars) {
-        out.push(cur);
-        cur = s;
-      } else cur = cur ? `${cur} ${s}` : s;
+  let cur = '';
+  const push = (piece: string): void => {
+    if (cur && cur.length + 1 + piece.length > maxChars) {
+      out.push(cur);
+      cur = piece;
+    } else cur = cur ? `${cur} ${piece}` : piece;
+  };
+  for (const para of paragraphs) {
+    if (para.length <= maxChars) {
+      push(para);
+      continue;
     }
-    if (cur) out.push(cur);
+    // A long paragraph is cut between sentences (a period followed by white space, so "$5.95" stays whole).
+    sentences.splice(0, sentences.length, ...para.split(/(?<=[.!?])\s+/));
+    for (const s of sentences) push(s);
   }
+  // A short tail would outrank its context on shared words alone: keep it with the passage before.
+  if (cur && out.length > 0 && cur.length < maxChars / 3) out[out.length - 1] = `${out[out.length - 1]} ${cur}`;
+  else if (cur) out.push(cur);
   return out;
 }
 

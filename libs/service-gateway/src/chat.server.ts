@@ -119,18 +119,41 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
       stop?.();
       if (timer) clearTimeout(timer);
     };
+    // Tokens and events travel on different topics, so the final event can overtake the last
+    // tokens: the answer is held until every token the composer reported streaming was forwarded.
+    let composed: { taskId: string; tokens: number } | undefined;
+    let held: ServerFrame | undefined;
+    let holdTimer: NodeJS.Timeout | undefined;
+    const release = (): void => {
+      if (!held) return;
+      send(held);
+      held = undefined;
+      if (holdTimer) clearTimeout(holdTimer);
+      finish();
+    };
+    const streamedAll = (): boolean => !composed || (streams.get(composed.taskId) ?? 0) >= composed.tokens;
     const onUpdate = (workflowId: string, rid: () => string) => (update: LiveUpdate): void => {
       if (update.kind === 'token') {
         const t = update.token.data;
         const next = streams.get(t.taskId) ?? 0;
-        if (t.seq < next) return; // a redelivered token
+        if (t.seq !== next) return; // a redelivered (or, after a retried compose, superseded) token
         streams.set(t.taskId, t.seq + 1);
         send({ type: 'token', workflowId, seq: t.seq, text: t.text });
+        if (held && streamedAll()) release();
         return;
       }
-      const frame = this.frameFor(update.event, workflowId, rid());
+      const event = update.event;
+      if (event.type === 'StepCompleted' && typeof event.data.output['streamedTokens'] === 'number') {
+        composed = { taskId: event.data.taskId, tokens: event.data.output['streamedTokens'] };
+      }
+      const frame = this.frameFor(event, workflowId, rid());
+      if (event.type === 'WorkflowCompleted' || event.type === 'WorkflowFailed') {
+        held = frame;
+        if (streamedAll()) release();
+        else holdTimer = setTimeout(release, 5000);
+        return;
+      }
       if (frame) send(frame);
-      if (update.event.type === 'WorkflowCompleted' || update.event.type === 'WorkflowFailed') finish();
     };
     let accepted: { workflowId: string; requestId: string } | undefined;
     if (provisional) {

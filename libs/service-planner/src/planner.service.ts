@@ -95,7 +95,7 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
       if (pending.length >= TOKEN_BATCH) await flush();
     });
     await flush();
-    return { output: { answer: result.text, sources: sourcesCited(result.text, facts) }, model: result.model, usage: result.usage };
+    return { output: { answer: result.text, sources: sourcesCited(result.text, facts), streamedTokens: seq }, model: result.model, usage: result.usage };
   }
 }
 

@@ -88,7 +88,9 @@ export class HttpConnector {
     }
     this.integration = options.integration ?? this.base.host;
     this.transport = this.base.protocol === 'https:' ? https : http;
-    const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, maxFreeSockets: options.maxSockets ?? 16, scheduling: 'lifo' };
+    // Idle sockets are dropped after 4 s, before a Node server's default 5 s keep-alive timeout can
+    // close one under a request we are about to send (which would surface as ECONNRESET).
+    const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, maxFreeSockets: options.maxSockets ?? 16, scheduling: 'lifo', timeout: 4_000 };
     this.agent = this.base.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
     this.maxResponseBytes = options.maxResponseBytes ?? 1024 * 1024;
