@@ -96,7 +96,7 @@ need_mvn() {
 
 need_go() {
   command -v go >/dev/null 2>&1 ||
-    prereq "Go 1.24+ is required to build FerretDB $FERRETDB_VERSION on the first run (go install): install Go 1.24 or newer and put it on PATH"
+    prereq "Go 1.24+ is required to build FerretDB $FERRETDB_VERSION on the first run (built from the Go module proxy): install Go 1.24 or newer and put it on PATH"
 }
 
 # Is a TCP port on 127.0.0.1 accepting connections?
@@ -104,6 +104,7 @@ port_open() {
   timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
 }
 
+# (The probes below open their own connection, so they also prove the port is open.)
 # Real Kafka protocol round trip: a Metadata v4 request (no topics) on the
 # PLAINTEXT listener; ready when it answers with our correlation id and >= 1 broker.
 kafka_probe() {
@@ -150,8 +151,8 @@ pid_alive() {
 
 kafka_alive() { pid_alive "$K_PID" "$K_PROPS"; }
 ferret_alive() { pid_alive "$F_PID" "file:$F_DATA/"; }
-kafka_ready() { grep -qF "$K_READY_LINE" "$K_LOG" 2>/dev/null && port_open "$KAFKA_PORT" && kafka_probe; }
-ferret_ready() { grep -qF "$F_READY_LINE" "$F_LOG" 2>/dev/null && port_open "$MONGO_PORT" && mongo_probe; }
+kafka_ready() { grep -qF "$K_READY_LINE" "$K_LOG" 2>/dev/null && kafka_probe; }
+ferret_ready() { grep -qF "$F_READY_LINE" "$F_LOG" 2>/dev/null && mongo_probe; }
 
 show_tail() {
   local f
@@ -433,6 +434,13 @@ cmd_up() {
   local t0=$SECONDS
   need_java
   take_lock
+  # Fail before starting anything if a port is taken by something else.
+  if ! kafka_alive && { port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; }; then
+    die "kafka: 127.0.0.1:$KAFKA_PORT or :$KAFKA_CONTROLLER_PORT is already in use by a process this script did not start (set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
+  fi
+  if ! ferret_alive && port_open "$MONGO_PORT"; then
+    die "ferretdb: 127.0.0.1:$MONGO_PORT is already in use by a process this script did not start (set MONGO_PORT)"
+  fi
   provision
   if kafka_alive && kafka_ready; then
     info "kafka: already running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$K_PID"))"

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export * from './envelope';
 export * from './dto';
 export * from './events';

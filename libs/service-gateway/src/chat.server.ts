@@ -113,8 +113,8 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     // Watch before submitting so no update can be missed.
     const provisional = requestId ? this.submissions.workflowIdOf(tenantId, requestId) : undefined;
     let stop: (() => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
     const streams = new Map<string, number>();
+    let timer: NodeJS.Timeout | undefined = undefined;
     const finish = (): void => {
       stop?.();
       if (timer) clearTimeout(timer);
@@ -155,12 +155,11 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
       }
       if (frame) send(frame);
     };
-    let accepted: { workflowId: string; requestId: string } | undefined;
     if (provisional) {
       stop = this.live.watch(provisional, onUpdate(provisional, () => requestId!));
       unwatch.push(() => stop?.());
     }
-    accepted = await this.submissions.submit({ tenantId, question: frame.question, requestId, sessionId: frame.sessionId, channel: 'chat' });
+    const accepted = await this.submissions.submit({ tenantId, question: frame.question, requestId, sessionId: frame.sessionId, channel: 'chat' });
     if (!provisional) {
       const wf = accepted.workflowId;
       const rid = accepted.requestId;
@@ -169,7 +168,7 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     }
     send({ type: 'accepted', requestId: accepted.requestId, workflowId: accepted.workflowId });
     timer = setTimeout(() => {
-      send({ type: 'error', code: 'TIMEOUT', message: `no answer within ${this.config.WORKFLOW_TIMEOUT_MS} ms; the workflow continues — GET /v1/workflows/${accepted!.workflowId}`, workflowId: accepted!.workflowId, requestId: accepted!.requestId });
+      send({ type: 'error', code: 'TIMEOUT', message: `no answer within ${this.config.WORKFLOW_TIMEOUT_MS} ms; the workflow continues — GET /v1/workflows/${accepted.workflowId}`, workflowId: accepted.workflowId, requestId: accepted.requestId });
       finish();
     }, this.config.WORKFLOW_TIMEOUT_MS);
     timer.unref();

@@ -1,0 +1,152 @@
+import { SubmitRequestV1 } from '@flotilla/contracts';
+import { decide, MAX_STEP_ATTEMPTS, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
+import { fold } from './evolve';
+import { DomainEvent } from './state';
+
+/** Given past events, when a command arrives, then these events (Emmett's DeciderSpecification). */
+const given = (events: DomainEvent[]) => ({
+  when: (command: WorkflowCommand) => ({
+    then: (expected: DomainEvent[] | ((events: DomainEvent[]) => void)) => {
+      const decided = decide(command, fold(events));
+      if (typeof expected === 'function') expected(decided);
+      else expect(decided).toEqual(expected);
+      return decided;
+    },
+  }),
+});
+
+const NOW = '2026-11-21T10:00:00.000Z';
+const request: SubmitRequestV1 = { requestId: 'r1', tenantId: 'acme', question: 'Where is my order 1001?', channel: 'chat' };
+const WF = workflowIdFor('acme', 'r1');
+const start: WorkflowCommand = { type: 'StartWorkflow', data: { workflowId: WF, request, pins: { planVersion: 'plan-v1' }, now: NOW } };
+
+const orderPlan = [
+  { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] },
+  { id: 'track-shipment', kind: 'tool', input: { tool: 'shipment.track', args: { orderId: '1001' } }, dependsOn: [] },
+  { id: 'estimate', kind: 'tool', input: { tool: 'delivery.estimate', args: { shipment: '${steps.track-shipment.output.shipment}' } }, dependsOn: ['lookup-order', 'track-shipment'] },
+  { id: 'compose', kind: 'compose', input: {}, dependsOn: ['lookup-order', 'track-shipment', 'estimate'] },
+  { id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] },
+];
+
+const succeeded = (stepId: string, output: Record<string, unknown>, attempt = 1): WorkflowCommand => ({
+  type: 'RecordStepSucceeded', data: { result: { workflowId: WF, stepId, taskId: taskIdFor(WF, stepId, attempt), attempt, output }, now: NOW },
+});
+const errored = (stepId: string, retryable: boolean, attempt = 1): WorkflowCommand => ({
+  type: 'RecordStepErrored', data: { result: { workflowId: WF, stepId, taskId: taskIdFor(WF, stepId, attempt), attempt, error: { code: 'X', message: 'boom', retryable } }, now: NOW },
+});
+
+/** The events of a workflow driven through `commands`, each decided on the fold of those before. */
+function history(...commands: WorkflowCommand[]): DomainEvent[] {
+  const events: DomainEvent[] = [];
+  for (const c of commands) events.push(...decide(c, fold(events)));
+  return events;
+}
+const scheduled = (events: DomainEvent[]): string[] => events.filter((e) => e.type === 'StepScheduled').map((e) => (e.data as { stepId: string }).stepId);
+
+describe('workflow decider', () => {
+  it('starts a workflow and schedules planning', () => {
+    given([]).when(start).then([
+      { type: 'WorkflowStarted', data: expect.objectContaining({ workflowId: WF, requestId: 'r1', tenantId: 'acme', channel: 'chat', pins: { planVersion: 'plan-v1' }, startedAt: NOW }) as never },
+      { type: 'StepScheduled', data: { stepId: 'plan', taskId: taskIdFor(WF, 'plan', 1), attempt: 1, kind: 'plan', input: { question: request.question }, dependsOn: [] } },
+    ]);
+  });
+
+  it('ignores a duplicate start (a resubmitted request joins the existing workflow)', () => {
+    given(history(start)).when(start).then([]);
+  });
+
+  it('accepts a plan and schedules all independent steps together', () => {
+    given(history(start)).when(succeeded('plan', { intent: { intent: 'order_status' }, planVersion: 'plan-v1', steps: orderPlan })).then((events) => {
+      expect(events.map((e) => e.type)).toEqual(['StepCompleted', 'PlanAccepted', 'StepScheduled', 'StepScheduled']);
+      expect(scheduled(events)).toEqual(['lookup-order', 'track-shipment']);
+    });
+  });
+
+  it('waits for every dependency, then resolves references to earlier outputs', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', { found: true }));
+    given(h).when(succeeded('track-shipment', { found: true, shipment: { carrier: 'UPS' } })).then((events) => {
+      expect(scheduled(events)).toEqual(['estimate']);
+      const estimate = events.find((e) => e.type === 'StepScheduled')!.data as { input: { args: unknown } };
+      expect(estimate.input.args).toEqual({ shipment: { carrier: 'UPS' } });
+    });
+    // Only one of two dependencies done: nothing new is scheduled.
+    given(history(start, succeeded('plan', { steps: orderPlan }))).when(succeeded('lookup-order', { found: true })).then((events) => {
+      expect(scheduled(events)).toEqual([]);
+    });
+  });
+
+  it('ignores a redelivered result and a result for a superseded attempt', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', { found: true }));
+    given(h).when(succeeded('lookup-order', { found: true })).then([]);
+    given(h).when(succeeded('plan', { steps: orderPlan })).then([]);
+    given(h).when(succeeded('track-shipment', {}, 2)).then([]);
+  });
+
+  it('completes with the composed answer when the validator approves', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}), succeeded('track-shipment', {}), succeeded('estimate', {}),
+      succeeded('compose', { answer: 'Order 1001 is in transit.', sources: [{ id: 'doc', title: 'Doc' }] }));
+    given(h).when(succeeded('validate', { verdict: 'approved', reasons: [] })).then((events) => {
+      expect(events.at(-1)).toEqual({ type: 'WorkflowCompleted', data: { answer: 'Order 1001 is in transit.', sources: [{ id: 'doc', title: 'Doc' }], validated: true, model: undefined, completedAt: NOW } });
+    });
+  });
+
+  it('replaces a rejected answer with the safe answer', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}), succeeded('track-shipment', {}), succeeded('estimate', {}), succeeded('compose', { answer: 'Invented.' }));
+    given(h).when(succeeded('validate', { verdict: 'rejected', reasons: ['unsupported'] })).then((events) => {
+      expect(events.at(-1)).toEqual(expect.objectContaining({ type: 'WorkflowCompleted', data: expect.objectContaining({ answer: SAFE_ANSWER, validated: false, sources: [] }) }));
+    });
+  });
+
+  it('retries a retryable step failure with a new attempt, up to the limit', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }));
+    given(h).when(errored('lookup-order', true)).then((events) => {
+      expect(events).toEqual([
+        { type: 'StepFailed', data: expect.objectContaining({ stepId: 'lookup-order', attempt: 1, willRetry: true }) },
+        { type: 'StepScheduled', data: expect.objectContaining({ stepId: 'lookup-order', attempt: 2, taskId: taskIdFor(WF, 'lookup-order', 2) }) },
+      ]);
+    });
+    let h2 = h;
+    for (let a = 1; a < MAX_STEP_ATTEMPTS; a++) h2 = [...h2, ...decide(errored('lookup-order', true, a), fold(h2))];
+    given(h2).when(errored('lookup-order', true, MAX_STEP_ATTEMPTS)).then((events) => {
+      expect(events[0]).toEqual({ type: 'StepFailed', data: expect.objectContaining({ willRetry: false }) });
+    });
+  });
+
+  it('degrades when a tool step fails for good: dependents run and see the failure', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}));
+    given(h).when(errored('track-shipment', false)).then((events) => {
+      expect(events[0]).toEqual({ type: 'StepFailed', data: expect.objectContaining({ stepId: 'track-shipment', willRetry: false }) });
+      expect(scheduled(events)).toEqual(['estimate']);
+    });
+  });
+
+  it('fails the workflow when composing fails for good', () => {
+    const plan = [{ id: 'compose', kind: 'compose', input: {}, dependsOn: [] }, { id: 'validate', kind: 'validate', input: {}, dependsOn: ['compose'] }];
+    given(history(start, succeeded('plan', { steps: plan }))).when(errored('compose', false)).then((events) => {
+      expect(events.map((e) => e.type)).toEqual(['StepFailed', 'WorkflowFailed']);
+    });
+  });
+
+  it('replaces an unusable plan with the safe plan, saying why', () => {
+    given(history(start)).when(succeeded('plan', { steps: [{ id: 'a', kind: 'tool', input: {}, dependsOn: ['b'] }] })).then((events) => {
+      const accepted = events.find((e) => e.type === 'PlanAccepted')!.data as { planVersion: string; replacedBecause?: string };
+      expect(accepted.planVersion).toBe('safe-v1');
+      expect(accepted.replacedBecause).toMatch(/unknown step b/);
+      expect(scheduled(events)).toEqual(['compose']);
+    });
+  });
+
+  it('decides nothing for a finished workflow', () => {
+    const plan = [{ id: 'compose', kind: 'compose', input: {}, dependsOn: [] }, { id: 'validate', kind: 'validate', input: {}, dependsOn: ['compose'] }];
+    const h = history(start, succeeded('plan', { steps: plan }), succeeded('compose', { answer: 'Hi' }), succeeded('validate', { verdict: 'approved' }));
+    expect(fold(h).status).toBe('completed');
+    given(h).when(succeeded('validate', { verdict: 'approved' })).then([]);
+    given(h).when(start).then([]);
+  });
+
+  it('derives ids deterministically', () => {
+    expect(workflowIdFor('acme', 'r1')).toBe(WF);
+    expect(workflowIdFor('other', 'r1')).not.toBe(WF);
+    expect(taskIdFor(WF, 'plan', 1)).not.toBe(taskIdFor(WF, 'plan', 2));
+  });
+});
