@@ -1,12 +1,17 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { requireInfra } from './infra';
 
-const ROOT = resolve(__dirname, '../..');
+/** The repository root (the folder with nx.json), wherever this file was compiled to. */
+function findRoot(dir: string): string {
+  for (let d = dir; d !== dirname(d); d = dirname(d)) if (existsSync(join(d, 'nx.json'))) return d;
+  throw new Error(`no nx.json above ${dir}`);
+}
+const ROOT = findRoot(__dirname);
 
 export type Mode = 'embedded' | 'distributed';
 export const SERVICES = ['gateway', 'coordinator', 'planner', 'retriever', 'tool', 'validator'] as const;
@@ -77,7 +82,7 @@ export class SystemUnderTest {
 
   private async boot(): Promise<void> {
     this.dataDir = mkdtempSync(join(tmpdir(), `flotilla-${this.mode}-`));
-    const base: Record<string, string> = { LOG_LEVEL: process.env['FLOTILLA_TEST_LOG_LEVEL'] ?? 'warn', HOST: '127.0.0.1', WORKFLOW_TIMEOUT_MS: '60000' };
+    const base: Record<string, string> = { LOG_LEVEL: process.env['FLOTILLA_TEST_LOG_LEVEL'] ?? (this.mode === 'distributed' ? 'info' : 'warn'), HOST: '127.0.0.1', WORKFLOW_TIMEOUT_MS: '60000' };
     if (this.mode === 'embedded') {
       const port = await freePort();
       const businessPort = await freePort();

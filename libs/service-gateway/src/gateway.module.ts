@@ -8,10 +8,11 @@ import { WorkflowProjector } from './projector';
 import { Submissions } from './submissions';
 import { VIEW_STORE } from './tokens';
 import { WorkflowsController } from './workflows.controller';
+import { ChatPageController } from './chat-page.controller';
 
 /** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
 @Module({
-  controllers: [WorkflowsController],
+  controllers: [WorkflowsController, ChatPageController],
   providers: [
     {
       provide: VIEW_STORE,
