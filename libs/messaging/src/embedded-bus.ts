@@ -68,6 +68,8 @@ export class EmbeddedMessageBus implements MessageBus {
     if (!this.connected) throw new FlotillaError(ErrorCode.DependencyUnavailable, 'embedded bus is not connected');
     const insert = this.db.prepare('INSERT INTO log_messages (topic, partition, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const touched = new Set<string>();
+    // Reject an unknown topic before any offset moves: nextOffset is not rolled back with the transaction.
+    for (const m of messages) this.partitionCount(m.topic);
     // One transaction per publish call: a batch is appended all-or-nothing, as a Kafka transaction would.
     this.db.transaction(() => {
       const now = Date.now();

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { StoredEvent, WorkflowViewStore } from '../workflow-view-store';
+
+/**
+ * The behaviours every WorkflowViewStore adapter must share: the read model behind
+ * `GET /v1/workflows/:id`, projected from the log at least once. `makeStore` returns a new, not yet
+ * initialised store on storage no other store sees (a fresh file, a fresh database); `cleanup`
+ * removes that storage once the store is closed.
+ */
+export interface ViewStoreUnderTest {
+  store: WorkflowViewStore;
+  cleanup(): Promise<void>;
+}
+
+const TIMEOUT_MS = 30_000;
+
+function event(workflowId: string, sequence: number, overrides: Partial<StoredEvent> = {}): StoredEvent {
+  return {
+    workflowId,
+    tenantId: 'tenant-a',
+    sequence,
+    type: sequence === 0 ? 'WorkflowStarted' : 'StepCompleted',
+    version: 1,
+    id: `evt_${workflowId}_${sequence}`,
+    data: { n: sequence, nested: { list: [1, 'two', { three: true }], empty: {} } },
+    occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, sequence)).toISOString(),
+    ...overrides,
+  };
+}
+
+export function runViewStoreConformance(name: string, makeStore: () => Promise<ViewStoreUnderTest>): void {
+  describe(`WorkflowViewStore conformance: ${name}`, () => {
+    let made: ViewStoreUnderTest;
+    let store: WorkflowViewStore;
+    let wf: string;
+
+    beforeAll(async () => {
+      made = await makeStore();
+      store = made.store;
+      await store.init();
+    }, TIMEOUT_MS);
+
+    afterAll(async () => {
+      if (!made) return;
+      await made.store.close();
+      await made.cleanup();
+    }, TIMEOUT_MS);
+
+    // Every test works on its own workflow id, so tests never see each other's rows.
+    beforeEach(() => {
+      wf = `wf_${randomUUID().replace(/-/g, '')}`;
+    });
+
+    it('is healthy once initialised', () => {
+      expect(store.healthy()).toBe(true);
+    });
+
+    it('returns null for a workflow it has never heard of', async () => {
+      expect(await store.load(wf, 'tenant-a')).toBeNull();
+    });
+
+    it('stores an event once however often it is appended (idempotent by workflowId and sequence)', async () => {
+      const e = event(wf, 0);
+      await store.appendEvent(e);
+      await store.appendEvent(e);
+      // A replay that carries a different copy of the same position does not overwrite the first.
+      await store.appendEvent({ ...e, id: 'evt_replayed', data: { replayed: true } });
+
+      const loaded = await store.load(wf, 'tenant-a');
+      expect(loaded?.events).toEqual([e]);
+    }, TIMEOUT_MS);
+
+    it('keeps one copy, and fails no writer, when the same event is appended concurrently', async () => {
+      // Two projector members briefly own the same partition during a rebalance.
+      const e = event(wf, 0);
+      await Promise.all([store.appendEvent(e), store.appendEvent(e), store.appendEvent(e)]);
+      expect((await store.load(wf, 'tenant-a'))?.events).toEqual([e]);
+    }, TIMEOUT_MS);
+
+    it('returns events in sequence order whatever order they were appended in, with their data intact', async () => {
+      const events = [0, 1, 2, 3, 4, 10].map((s) => event(wf, s));
+      for (const i of [3, 0, 10, 1, 4, 2]) await store.appendEvent(events.find((e) => e.sequence === i)!);
+
+      const loaded = await store.load(wf, 'tenant-a');
+      expect(loaded?.events.map((e) => e.sequence)).toEqual([0, 1, 2, 3, 4, 10]);
+      expect(loaded?.events).toEqual(events);
+      expect(loaded?.accepted).toBeUndefined();
+    }, TIMEOUT_MS);
+
+    it('does not mix the events of different workflows', async () => {
+      const other = `${wf}_other`;
+      await store.appendEvent(event(wf, 0));
+      await store.appendEvent(event(other, 0));
+      await store.appendEvent(event(other, 1));
+
+      expect((await store.load(wf, 'tenant-a'))?.events.map((e) => e.workflowId)).toEqual([wf]);
+      expect((await store.load(other, 'tenant-a'))?.events.map((e) => e.workflowId)).toEqual([other, other]);
+    }, TIMEOUT_MS);
+
+    it('hides a workflow from every other tenant', async () => {
+      await store.recordAccepted({ workflowId: wf, tenantId: 'tenant-a', requestId: 'req-1', question: 'Where is order 1001?', acceptedAt: '2026-01-01T00:00:00.000Z' });
+      await store.appendEvent(event(wf, 0));
+
+      expect(await store.load(wf, 'tenant-b')).toBeNull();
+      expect(await store.load(wf, '')).toBeNull();
+      expect(await store.load(wf, 'tenant-a')).not.toBeNull();
+    }, TIMEOUT_MS);
+
+    it('shows an accepted request before its first event exists', async () => {
+      const accepted = { workflowId: wf, tenantId: 'tenant-a', requestId: 'req-1', question: 'Where is order 1001?', acceptedAt: '2026-01-01T00:00:00.000Z' };
+      await store.recordAccepted(accepted);
+
+      expect(await store.load(wf, 'tenant-a')).toEqual({
+        accepted: { requestId: 'req-1', question: 'Where is order 1001?', acceptedAt: '2026-01-01T00:00:00.000Z' },
+        events: [],
+      });
+
+      await store.appendEvent(event(wf, 0));
+      const loaded = await store.load(wf, 'tenant-a');
+      expect(loaded?.accepted?.requestId).toBe('req-1');
+      expect(loaded?.events).toHaveLength(1);
+    }, TIMEOUT_MS);
+
+    it('records an accepted request once: a resubmission does not overwrite it', async () => {
+      const accepted = { workflowId: wf, tenantId: 'tenant-a', requestId: 'req-1', question: 'first', acceptedAt: '2026-01-01T00:00:00.000Z' };
+      await store.recordAccepted(accepted);
+      await store.recordAccepted(accepted);
+      await store.recordAccepted({ ...accepted, question: 'second', acceptedAt: '2026-01-02T00:00:00.000Z' });
+
+      expect((await store.load(wf, 'tenant-a'))?.accepted).toEqual({ requestId: 'req-1', question: 'first', acceptedAt: '2026-01-01T00:00:00.000Z' });
+    }, TIMEOUT_MS);
+
+    it('fails no caller when the same request is accepted twice at once (a double submit)', async () => {
+      const accepted = { workflowId: wf, tenantId: 'tenant-a', requestId: 'req-1', question: 'once', acceptedAt: '2026-01-01T00:00:00.000Z' };
+      await Promise.all([store.recordAccepted(accepted), store.recordAccepted(accepted), store.recordAccepted(accepted)]);
+      expect((await store.load(wf, 'tenant-a'))?.accepted).toEqual({ requestId: 'req-1', question: 'once', acceptedAt: '2026-01-01T00:00:00.000Z' });
+    }, TIMEOUT_MS);
+  });
+}

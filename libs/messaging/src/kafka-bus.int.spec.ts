@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { assertReachable, requireInfra } from '../../../test/support/infra';
+import { KafkaMessageBus } from './kafka-bus';
+import { runBusConformance } from './testing/bus-conformance';
+
+/*
+ * The conformance suite against the real Kafka broker of scripts/infra.sh. Every bus gets its own
+ * namespace under this file's random prefix, so its topics and groups never meet another run's; they
+ * are deleted again after each test. Without KAFKA_BROKERS (or with an unreachable broker) every test
+ * FAILS with the reason — this suite never skips.
+ */
+process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
+
+const FILE_NAMESPACE = `conf-${randomUUID().slice(0, 8)}`;
+let brokers: string[] = [];
+let counter = 0;
+
+beforeAll(async () => {
+  brokers = requireInfra().kafkaBrokers.split(',').map((b) => b.trim()).filter(Boolean);
+  await assertReachable(brokers[0]!, 'Kafka');
+});
+
+/** Deletes the topics and consumer groups of one namespace (best effort: the broker may be busy). */
+async function dropNamespace(namespace: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'conformance-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(namespace));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 });
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(namespace));
+    if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+runBusConformance('Kafka (kafkajs)', async () => {
+  if (brokers.length === 0) throw new Error('KAFKA_BROKERS is not set: run `bash scripts/infra.sh up && eval "$(bash scripts/infra.sh env)"` (this suite does not skip)');
+  const namespace = `${FILE_NAMESPACE}-${++counter}.`;
+  return {
+    bus: new KafkaMessageBus({ brokers, clientId: `conformance-${counter}`, namespace }),
+    cleanup: () => dropNamespace(namespace),
+  };
+});
