@@ -23,9 +23,14 @@ if ! docker compose version >/dev/null 2>&1; then
   bin="$CACHE/bin/docker-compose-$COMPOSE_VERSION"
   if [ ! -x "$bin" ]; then
     echo "tools: building docker compose $COMPOSE_VERSION from the Go module proxy (first time only, a few minutes)"
+    # `go install pkg@version` refuses modules whose go.mod has exclude/replace directives, so the
+    # module is fetched from the proxy and built as the main module, with its own go.sum.
     tmp=$(mktemp -d)
-    GOBIN="$tmp" GOFLAGS=-mod=mod go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION"
-    mv "$tmp/cmd" "$bin"
+    dir=$(GOFLAGS=-mod=mod go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -n "$dir" ] || { echo "tools.sh: could not download docker compose $COMPOSE_VERSION from the Go module proxy" >&2; exit 1; }
+    cp -r "$dir" "$tmp/src" && chmod -R u+w "$tmp/src"
+    (cd "$tmp/src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" -o "$tmp/docker-compose" ./cmd)
+    mv "$tmp/docker-compose" "$bin"
     rm -rf "$tmp"
   fi
   mkdir -p "$HOME/.docker/cli-plugins"

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { CHANNELS, Channel, ModelInfoV1, PlanStepV1, SourceV1, STEP_KINDS, StepErrorV1, StepKind, TokenUsageV1 } from './dto';

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
+// test/support is the repo's shared test harness, not an Nx project, so it has no package entry point.
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { assertReachable, requireInfra } from '../../../test/support/infra';
 import { MongoWorkflowViewStore } from './mongo-view-store';
 import { runViewStoreConformance } from './testing/view-store-conformance';

@@ -23,22 +23,23 @@ export function tokenize(text: string): string[] {
  */
 export class LocalLexicalEmbedder implements Embedder {
   readonly name = 'flotilla-local-lexical-v1';
-  constructor(readonly dimension = 384) {}
+  constructor(readonly dimension = 1024) {}
 
   async embed(texts: string[]): Promise<number[][]> {
     return texts.map((t) => this.embedOne(t));
   }
 
   private embedOne(text: string): number[] {
-    const v = new Array<number>(this.dimension).fill(0);
+    const counts = new Map<number, number>();
     const words = tokenize(text);
     const features = [...words, ...words.slice(1).map((w, i) => `${words[i]}_${w}`)];
     for (const f of features) {
-      const h = createHash('md5').update(f).digest();
-      const index = h.readUInt32LE(0) % this.dimension;
-      const sign = (h[4]! & 1) === 0 ? 1 : -1;
-      v[index]! += sign * (f.includes('_') ? 0.5 : 1);
+      const index = createHash('md5').update(f).digest().readUInt32LE(0) % this.dimension;
+      counts.set(index, (counts.get(index) ?? 0) + (f.includes('_') ? 0.5 : 1));
     }
+    // Sub-linear term frequency, so one repeated word does not drown the others.
+    const v = new Array<number>(this.dimension).fill(0);
+    for (const [i, c] of counts) v[i] = 1 + Math.log(c);
     const norm = Math.hypot(...v) || 1;
     return v.map((x) => x / norm);
   }

@@ -50,16 +50,22 @@ export function checkGrounding(answer: string, evidence: Record<string, unknown>
   for (const phrase of STATUS_PHRASES) {
     if (new RegExp(`\\b${phrase}\\b`).test(lower)) need(phrase, 'status');
   }
-  // A sentence that cites a passage must be taken from the passages, not paraphrased into new facts.
+  // Text cited as [n] must be quoted from passage n, not paraphrased into new facts. An introduction
+  // ending in a colon ("Here is what our help center says:") is the answer's own words.
   const passages = passagesOf(evidence).map(norm);
-  const citations = [...answer.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
-  for (const n of citations) if (n < 1 || n > passages.length) reasons.push(`citation [${n}] refers to no retrieved passage`);
-  for (const sentence of answer.split(/(?<=[.!?])\s+|(?<=\])\s+/)) {
-    if (!/\[\d+\]/.test(sentence)) continue;
-    const body = norm(sentence.replace(/\[\d+\]/g, '').trim()).replace(/[.!?\s]+$/, '');
-    if (!body) continue;
-    checked++;
-    if (!passages.some((p) => p.includes(body))) reasons.push(`cited sentence not found in the passages: "${sentence.trim().slice(0, 120)}"`);
+  const parts = answer.split(/((?:\s*\[\d+\])+)/);
+  for (let i = 1; i < parts.length; i += 2) {
+    const cited = [...parts[i]!.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
+    const bad = cited.filter((n) => n < 1 || n > passages.length);
+    for (const n of bad) reasons.push(`citation [${n}] refers to no retrieved passage`);
+    if (bad.length) continue;
+    const segment = parts[i - 1]!.trim().replace(/^[^:.!?]{0,80}:\s+/, '');
+    for (const sentence of segment.split(/(?<=[.!?])\s+/)) {
+      const body = norm(sentence).replace(/[.!?\s]+$/, '').trim();
+      if (!body) continue;
+      checked++;
+      if (!cited.some((n) => passages[n - 1]!.includes(body))) reasons.push(`cited text not found in passage ${cited.map((n) => `[${n}]`).join('')}: "${sentence.slice(0, 120)}"`);
+    }
   }
   return { verdict: reasons.length === 0 ? 'approved' : 'rejected', reasons, claimsChecked: checked };
 }
