@@ -108,3 +108,28 @@ describe('coordinator crash', () => {
     }
   });
 });
+
+describe('graceful shutdown', () => {
+  it('SIGTERM on an agent finishes its in-flight step, commits, and exits 0: nothing is redone after restart', async () => {
+    const stats = async (): Promise<number> => ((await (await fetch(`${sut.businessUrl}/_stats`)).json()) as { requests: Record<string, number> }).requests['GET /orders/:id/shipment'] ?? 0;
+    await fetch(`${sut.businessUrl}/_faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ route: 'GET /orders/:id/shipment', delayMs: 2000, count: 1 }) });
+    const before = await stats();
+    const chat = await ChatClient.connect(sut.wsUrl);
+    try {
+      chat.send({ type: 'ask', question: 'Where is my order 1004?' });
+      const workflowId = (await chat.next((f) => f.type === 'accepted'))['workflowId'] as string;
+      await chat.next((f) => f.type === 'step' && f['stepId'] === 'track-shipment' && f['status'] === 'scheduled');
+      await new Promise((r) => setTimeout(r, 300)); // the tool call is now waiting on the delayed service
+      const { code } = await sut.terminate('tool');
+      expect(code).toBe(0);
+      // The in-flight step was finished and reported before the process left.
+      await chat.next((f) => f.type === 'step' && f['stepId'] === 'track-shipment' && f['status'] === 'completed', 10_000);
+      await sut.startProc('tool');
+      const answer = await chat.next((f) => f.type === 'answer' && f['workflowId'] === workflowId, 60_000);
+      expect(answer['text']).toEqual(expect.stringContaining('1004'));
+      expect((await stats()) - before).toBe(1);
+    } finally {
+      chat.close();
+    }
+  });
+});

@@ -142,6 +142,18 @@ export class SystemUnderTest {
     p.child?.kill('SIGKILL');
   }
 
+  /** SIGTERM and wait for the exit: the graceful path (stop consuming, finish in-flight work, commit). */
+  async terminate(name: string, timeoutMs = 30_000): Promise<{ code: number | null; ms: number }> {
+    const child = this.procs.get(name)!.child!;
+    const started = Date.now();
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return { code, ms: Date.now() - started };
+  }
+
   logs(name: string): string {
     return this.procs.get(name)?.log.join('') ?? '';
   }

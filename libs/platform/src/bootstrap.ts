@@ -26,6 +26,36 @@ class NestJsonLogger implements LoggerService {
   }
 }
 
+/** How long a graceful shutdown may take before the process gives up and exits non-zero. */
+export const SHUTDOWN_TIMEOUT_MS = 25_000;
+
+/**
+ * SIGTERM / SIGINT: stop consuming, let in-flight handlers finish and commit, close the bus and
+ * stores (Nest's shutdown hooks, in module order), then exit 0 — or 1 if that takes too long.
+ */
+function installShutdown(app: INestApplication, log: Logger): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) return;
+    closing = true;
+    log.info('shutting down gracefully', { signal });
+    const timer = setTimeout(() => {
+      log.error('graceful shutdown timed out', { ms: SHUTDOWN_TIMEOUT_MS });
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    app.close().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    }, (err: unknown) => {
+      log.error('shutdown failed', { err });
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
 export interface BootstrapOptions {
   /** Service name for logs and the Kafka client id. */
   name: string;
@@ -60,7 +90,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<RunningServi
   class RootModule {}
 
   const app = await NestFactory.create(RootModule, { logger: new NestJsonLogger(log.child({ component: 'nest' })), bodyParser: false });
-  app.enableShutdownHooks();
+  installShutdown(app, log);
   await options.configure?.(app, config);
   await app.listen(config.PORT, config.HOST);
   const address = app.getHttpServer().address() as { port: number } | null;

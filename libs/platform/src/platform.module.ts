@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Inject, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, DynamicModule, Global, Inject, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createLogger, newId } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { closeEmbeddedDbs } from '@flotilla/embedded-db';
@@ -16,7 +16,7 @@ const log = createLogger({ component: 'platform' });
  */
 @Global()
 @Module({})
-export class PlatformModule implements OnModuleInit, OnApplicationShutdown {
+export class PlatformModule implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
     private readonly readiness: Readiness,
@@ -39,6 +39,11 @@ export class PlatformModule implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     this.readiness.register({ name: `bus:${this.bus.kind}`, ready: () => this.bus.healthy() });
+  }
+
+  beforeApplicationShutdown(): void {
+    // Fail readiness first, so load balancers stop routing here while work drains.
+    this.readiness.drain();
   }
 
   async onApplicationShutdown(signal?: string): Promise<void> {

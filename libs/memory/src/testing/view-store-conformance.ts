@@ -73,7 +73,7 @@ export function runViewStoreConformance(name: string, makeStore: () => Promise<V
     it('keeps one copy, and fails no writer, when the same event is appended concurrently', async () => {
       // Two projector members briefly own the same partition during a rebalance.
       const e = event(wf, 0);
-      await Promise.all([store.appendEvent(e), store.appendEvent(e), store.appendEvent(e)]);
+      await Promise.all(Array.from({ length: 8 }, () => store.appendEvent(e)));
       expect((await store.load(wf, 'tenant-a'))?.events).toEqual([e]);
     }, TIMEOUT_MS);
 
@@ -132,7 +132,7 @@ export function runViewStoreConformance(name: string, makeStore: () => Promise<V
 
     it('fails no caller when the same request is accepted twice at once (a double submit)', async () => {
       const accepted = { workflowId: wf, tenantId: 'tenant-a', requestId: 'req-1', question: 'once', acceptedAt: '2026-01-01T00:00:00.000Z' };
-      await Promise.all([store.recordAccepted(accepted), store.recordAccepted(accepted), store.recordAccepted(accepted)]);
+      await Promise.all(Array.from({ length: 8 }, () => store.recordAccepted(accepted)));
       expect((await store.load(wf, 'tenant-a'))?.accepted).toEqual({ requestId: 'req-1', question: 'once', acceptedAt: '2026-01-01T00:00:00.000Z' });
     }, TIMEOUT_MS);
   });
