@@ -86,9 +86,15 @@ export class KafkaMessageBus implements MessageBus {
         })),
       });
     } catch (err) {
-      // Another replica may have created them first; only fail if they are still missing.
-      const now = new Set(await this.admin.listTopics());
-      if (missing.some((t) => !now.has(this.ns + t.name))) throw err;
+      // Another replica may have created them first, or (KRaft) the broker's metadata does not list
+      // the new topics yet (UNKNOWN_TOPIC_OR_PARTITION); only fail if they are still missing after a while.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const now = new Set(await this.admin.listTopics());
+        if (missing.every((t) => now.has(this.ns + t.name))) return;
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
   }
 
