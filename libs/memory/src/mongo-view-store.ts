@@ -29,6 +29,18 @@ const acceptedSchema = new Schema<AcceptedDoc>({
   acceptedAt: { type: String, required: true },
 }, { collection: 'workflow_accepted', versionKey: false });
 
+/**
+ * Two concurrent upserts of the same key can both miss and both insert; the unique index rejects
+ * the second with E11000. The document exists either way, which is all an idempotent write wants.
+ */
+async function ignoreDuplicate(write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 11000) throw err;
+  }
+}
+
 /** The distributed read model, in MongoDB (FerretDB in tests), through mongoose. */
 export class MongoWorkflowViewStore implements WorkflowViewStore {
   private connection!: Connection;
@@ -47,11 +59,11 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
 
   async appendEvent(e: StoredEvent): Promise<void> {
     // Upsert keyed by (workflowId, sequence): replaying the log writes nothing new.
-    await this.events.updateOne({ workflowId: e.workflowId, sequence: e.sequence }, { $setOnInsert: e }, { upsert: true });
+    await ignoreDuplicate(this.events.updateOne({ workflowId: e.workflowId, sequence: e.sequence }, { $setOnInsert: e }, { upsert: true }));
   }
 
   async recordAccepted(a: AcceptedDoc): Promise<void> {
-    await this.accepted.updateOne({ workflowId: a.workflowId }, { $setOnInsert: a }, { upsert: true });
+    await ignoreDuplicate(this.accepted.updateOne({ workflowId: a.workflowId }, { $setOnInsert: a }, { upsert: true }));
   }
 
   async load(workflowId: string, tenantId: string): Promise<{ accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] } | null> {

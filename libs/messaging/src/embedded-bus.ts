@@ -67,21 +67,21 @@ export class EmbeddedMessageBus implements MessageBus {
   async publish(messages: OutgoingMessage[]): Promise<void> {
     if (!this.connected) throw new FlotillaError(ErrorCode.DependencyUnavailable, 'embedded bus is not connected');
     const insert = this.db.prepare('INSERT INTO log_messages (topic, partition, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const touched = new Set<string>();
-    // Reject an unknown topic before any offset moves: nextOffset is not rolled back with the transaction.
-    for (const m of messages) this.partitionCount(m.topic);
-    // One transaction per publish call: a batch is appended all-or-nothing, as a Kafka transaction would.
+    // Offsets are assigned in a scratch map and published to `nextOffset` only after the commit, so
+    // a failed batch (unknown topic, disk error) leaves no gap and no phantom offset behind.
+    const assigned = new Map<string, number>();
     this.db.transaction(() => {
       const now = Date.now();
       for (const m of messages) {
         const partition = partitionFor(m.key, this.partitionCount(m.topic));
         const tp = `${m.topic}/${partition}`;
-        const offset = this.nextOffset.get(tp) ?? 0;
+        const offset = assigned.get(tp) ?? this.nextOffset.get(tp) ?? 0;
         insert.run(m.topic, partition, offset, m.key, typeof m.value === 'string' ? Buffer.from(m.value) : m.value, JSON.stringify(m.headers ?? {}), now);
-        this.nextOffset.set(tp, offset + 1);
-        touched.add(tp);
+        assigned.set(tp, offset + 1);
       }
     })();
+    for (const [tp, next] of assigned) this.nextOffset.set(tp, next);
+    const touched = assigned.keys();
     for (const tp of touched) this.appended.emit(tp);
   }
 

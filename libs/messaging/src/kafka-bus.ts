@@ -127,9 +127,12 @@ export class KafkaMessageBus implements MessageBus {
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
       rebalanceTimeout: 20_000,
+      // Long-poll at most 1 s: data still arrives at once, and stop() need not wait out a 5 s fetch.
+      maxWaitTimeInMs: 1_000,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.consumers.add(consumer);
+    if (!options.fromBeginning) await this.startAtEnd(this.ns + options.groupId, options.topics.map((t) => this.ns + t));
     const ready = deferred<void>();
     consumer.on(consumer.events.GROUP_JOIN, () => ready.resolve());
     await consumer.connect();
@@ -160,6 +163,21 @@ export class KafkaMessageBus implements MessageBus {
         this.consumers.delete(consumer);
       },
     };
+  }
+
+  /**
+   * A new group that starts "at the end" would, in kafkajs, resolve the end offset only at its first
+   * fetch — after `ready` — and silently skip what was published in between. Committing the current
+   * high-water marks for a group that has no offsets yet pins the start to now.
+   */
+  private async startAtEnd(groupId: string, topics: string[]): Promise<void> {
+    for (const topic of topics) {
+      const committed = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+      const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
+      if (!fresh) continue;
+      const ends = await this.admin.fetchTopicOffsets(topic);
+      await this.admin.setOffsets({ groupId, topic, partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })) });
+    }
   }
 
   healthy(): boolean {
