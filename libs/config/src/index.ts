@@ -74,6 +74,29 @@ export class FlotillaConfig {
   @IsString()
   OPENAI_MODEL = 'gpt-4o-mini';
 
+  /**
+   * Models beyond the built-in local one, as JSON: `[{"name":"gpt-4o-mini","rpm":500,"tpm":200000,
+   * "inputPer1M":0.15,"outputPer1M":0.6}]` (all served by the OpenAI-compatible endpoint).
+   */
+  @IsOptional() @IsString()
+  LLM_MODELS?: string;
+
+  /** Fallback chain per tier, as JSON: `{"simple":["local"],"complex":["gpt-4o-mini","local"],"critical":[...]}`. */
+  @IsOptional() @IsString()
+  LLM_ROUTES?: string;
+
+  /** Share of each model's RPM/TPM kept unused, so shared budgets stay under the provider's limits. */
+  @Transform(({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value))) @IsOptional() @Min(0) @Max(0.9)
+  LLM_BUDGET_HEADROOM = 0.1;
+
+  /** How long an identical model call is answered from the response cache (0 disables it). */
+  @Transform(toInt) @IsInt() @Min(0)
+  LLM_CACHE_TTL_MS = 300000;
+
+  /** Tokens a tenant may use per UTC day (0 = unlimited); past it, admission refuses with 429. */
+  @Transform(toInt) @IsInt() @Min(0)
+  TENANT_DAILY_TOKEN_BUDGET = 0;
+
   /** Base URL of the business services the tool agent calls (the sample service by default). */
   @IsUrl({ require_tld: false })
   TOOLS_BASE_URL = 'http://127.0.0.1:8090';
@@ -96,7 +119,7 @@ export class FlotillaConfig {
 /** Reads and validates the configuration; throws one error listing every invalid setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FlotillaConfig {
   const defaults = new FlotillaConfig();
-  const known = Object.keys(defaults).concat(['KAFKA_NAMESPACE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'QDRANT_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY']);
+  const known = Object.keys(defaults).concat(['LLM_MODELS', 'LLM_ROUTES', 'KAFKA_NAMESPACE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'QDRANT_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY']);
   const raw: Record<string, unknown> = {};
   for (const k of known) if (env[k] !== undefined && env[k] !== '') raw[k] = env[k];
   const config = Object.assign(defaults, plainToInstance(FlotillaConfig, raw, { exposeDefaultValues: true }));

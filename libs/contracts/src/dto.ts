@@ -39,6 +39,11 @@ export class SubmitRequestV1 {
   callbackUrl?: string;
 }
 
+/** Work lanes: chat is interactive; intake and ingestion are batch. */
+export const LANES = ['interactive', 'batch'] as const;
+export type Lane = (typeof LANES)[number];
+export const laneOf = (channel: Channel): Lane => (channel === 'chat' ? 'interactive' : 'batch');
+
 /** The kinds of step a plan can contain, and the agent that serves each. */
 export const STEP_KINDS = ['plan', 'tool', 'retrieve', 'compose', 'validate'] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
@@ -90,6 +95,16 @@ export class StepContextV1 {
 
   @IsISO8601()
   startedAt!: string;
+
+  /** Interactive (chat) work is served before batch work when capacity is short. */
+  @IsOptional() @IsIn(LANES)
+  lane?: Lane;
+
+  @IsOptional() @Matches(ID)
+  sessionId?: string;
+
+  @IsOptional() @Matches(ID)
+  userId?: string;
 }
 
 /** `ExecuteStep` v1 — the coordinator tells an agent to run one step. */
@@ -107,6 +122,11 @@ export class ExecuteStepV1 {
 export class TokenUsageV1 {
   @IsInt() @Min(0) promptTokens!: number;
   @IsInt() @Min(0) completionTokens!: number;
+  /** Cost in USD at the configured prices (0 for the local model and cache hits). */
+  @IsOptional() @Min(0) costUsd?: number;
+  /** Model calls behind this step, and how many were answered from the response cache. */
+  @IsOptional() @IsInt() @Min(0) calls?: number;
+  @IsOptional() @IsInt() @Min(0) cachedCalls?: number;
 }
 
 /** Which model produced an output; `local` is the built-in deterministic model, not an LLM. */
@@ -184,4 +204,25 @@ export class DeadLetterRecordedV1 {
   @IsString() consumerGroup!: string;
   @IsOptional() @IsString() workflowId?: string;
   @IsISO8601() recordedAt!: string;
+}
+
+/** `IngestDocument` v1 — add or replace a knowledge-base document (batch lane). */
+export class IngestDocumentV1 {
+  @Matches(ID) tenantId!: string;
+  @Matches(ID) docId!: string;
+  @IsInt() @Min(1) version!: number;
+  @IsString() @IsNotEmpty() @MaxLength(500) title!: string;
+  @IsString() @IsNotEmpty() @MaxLength(200_000) text!: string;
+  @IsOptional() @IsString() @MaxLength(2000) uri?: string;
+}
+
+/** `DocumentIngestionReported` v1 — what became of an `IngestDocument`. */
+export class DocumentIngestionReportedV1 {
+  @Matches(ID) tenantId!: string;
+  @Matches(ID) docId!: string;
+  @IsInt() @Min(1) version!: number;
+  @IsIn(['ingested', 'skipped', 'failed']) status!: 'ingested' | 'skipped' | 'failed';
+  @IsInt() @Min(0) chunks!: number;
+  @IsOptional() @IsString() reason?: string;
+  @IsISO8601() reportedAt!: string;
 }

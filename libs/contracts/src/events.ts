@@ -72,3 +72,9 @@ export class WorkflowFailedV1 {
   @IsString() reason!: string;
   @IsISO8601() failedAt!: string;
 }
+
+/** The validator rejected the composed answer; the planner is asked to revise it. */
+export class AnswerRevisionRequestedV1 {
+  @IsInt() @Min(1) revision!: number;
+  @IsArray() @IsString({ each: true }) reasons!: string[];
+}

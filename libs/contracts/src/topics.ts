@@ -1,8 +1,8 @@
 import { defineMessage, defineTopic, TopicMessage } from './registry';
 import {
-  AnswerTokenStreamedV1, DeadLetterRecordedV1, ExecuteStepV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
+  AnswerTokenStreamedV1, DeadLetterRecordedV1, DocumentIngestionReportedV1, ExecuteStepV1, IngestDocumentV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
 } from './dto';
-import { PlanAcceptedV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1 } from './events';
+import { AnswerRevisionRequestedV1, PlanAcceptedV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1 } from './events';
 
 /** Every message contract, by explicit wire name. */
 export const Messages = {
@@ -20,6 +20,9 @@ export const Messages = {
   StepFailed: defineMessage('StepFailed', 1, StepFailedV1),
   WorkflowCompleted: defineMessage('WorkflowCompleted', 1, WorkflowCompletedV1),
   WorkflowFailed: defineMessage('WorkflowFailed', 1, WorkflowFailedV1),
+  AnswerRevisionRequested: defineMessage('AnswerRevisionRequested', 1, AnswerRevisionRequestedV1),
+  IngestDocument: defineMessage('IngestDocument', 1, IngestDocumentV1),
+  DocumentIngestionReported: defineMessage('DocumentIngestionReported', 1, DocumentIngestionReportedV1),
 } as const;
 
 /**
@@ -36,7 +39,7 @@ export const Topics = {
     name: 'flotilla.workflow-events.v1',
     partitions: WORKFLOW_PARTITIONS,
     key: 'workflowId',
-    messages: [Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.WorkflowCompleted, Messages.WorkflowFailed],
+    messages: [Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.AnswerRevisionRequested, Messages.WorkflowCompleted, Messages.WorkflowFailed],
   }),
   plannerTasks: defineTopic({ name: 'flotilla.tasks.planner.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
   retrieverTasks: defineTopic({ name: 'flotilla.tasks.retriever.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
@@ -48,6 +51,10 @@ export const Topics = {
   answerStream: defineTopic({ name: 'flotilla.answer-stream.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.AnswerTokenStreamed] }),
   /** Final outcome of every request, for intake publishers; key = requestId. */
   results: defineTopic({ name: 'flotilla.results.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.RequestAnswered] }),
+  /** Knowledge-base documents to ingest (batch lane); key = tenantId:docId. */
+  ingest: defineTopic({ name: 'flotilla.ingest.v1', partitions: WORKFLOW_PARTITIONS, key: 'tenantId:docId', messages: [Messages.IngestDocument] }),
+  /** Ingestion progress, one report per document version; key = tenantId:docId. */
+  ingestStatus: defineTopic({ name: 'flotilla.ingest-status.v1', partitions: WORKFLOW_PARTITIONS, key: 'tenantId:docId', messages: [Messages.DocumentIngestionReported] }),
   /** Messages that could not be processed, with the reason; for human review and replay. */
   deadLetters: defineTopic({ name: 'flotilla.dlq.v1', partitions: 1, key: 'source topic', messages: [Messages.DeadLetterRecorded] }),
 } as const;
@@ -59,6 +66,8 @@ export type ExecuteStepMessage = TopicMessage<typeof Topics.plannerTasks>;
 export type AnswerTokenMessage = TopicMessage<typeof Topics.answerStream>;
 export type RequestAnsweredMessage = TopicMessage<typeof Topics.results>;
 export type DeadLetterMessage = TopicMessage<typeof Topics.deadLetters>;
+export type IngestMessage = TopicMessage<typeof Topics.ingest>;
+export type IngestStatusMessage = TopicMessage<typeof Topics.ingestStatus>;
 
 /** The task topic that serves each agent. */
 export const TASK_TOPICS = {

@@ -1,4 +1,4 @@
-import { agentFor, Messages, TASK_TOPICS, Topics } from '@flotilla/contracts';
+import { agentFor, laneOf, Messages, TASK_TOPICS, Topics } from '@flotilla/contracts';
 import { OutgoingMessage, outgoing } from '@flotilla/messaging';
 import { DomainEvent, stepOutputs, toEnvelope, WorkflowState } from '@flotilla/workflow';
 
@@ -26,7 +26,10 @@ export function taskMessage(state: WorkflowState, stepId: string): OutgoingMessa
     attempt: step.attempt,
     kind: step.kind,
     input: step.input,
-    context: { question: state.question, intent: state.intent, dependencies: stepOutputs(state), pins: state.pins, startedAt: state.startedAt },
+    context: {
+      question: state.question, intent: state.intent, dependencies: stepOutputs(state), pins: state.pins, startedAt: state.startedAt,
+      lane: laneOf(state.channel), sessionId: state.sessionId, userId: state.userId,
+    },
   }, { tenantId: state.tenantId, workflowId: state.workflowId }, `cmd_${step.taskId!}`);
 }
 
@@ -55,6 +58,7 @@ export function followUps(events: DomainEvent[], after: WorkflowState): Outgoing
       case 'PlanAccepted':
       case 'StepCompleted':
       case 'StepFailed':
+      case 'AnswerRevisionRequested':
         break;
     }
   }

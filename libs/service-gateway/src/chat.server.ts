@@ -21,6 +21,7 @@ type ServerFrame =
   | { type: 'accepted'; requestId: string; workflowId: string }
   | { type: 'step'; workflowId: string; stepId: string; kind?: string; status: 'scheduled' | 'completed' | 'failed'; attempt: number }
   | { type: 'token'; workflowId: string; seq: number; text: string }
+  | { type: 'revision'; workflowId: string; revision: number; reasons: string[] }
   | { type: 'answer'; workflowId: string; requestId: string; text: string; sources: unknown[]; validated: boolean; model?: unknown }
   | { type: 'error'; code: string; message: string; fields?: FieldError[]; requestId?: string; workflowId?: string }
   | { type: 'pong' };
@@ -186,6 +187,9 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         return { type: 'answer', workflowId, requestId, text: event.data.answer, sources: event.data.sources, validated: event.data.validated, model: event.data.model };
       case 'WorkflowFailed':
         return { type: 'error', code: event.data.code, message: event.data.reason, workflowId, requestId };
+      case 'AnswerRevisionRequested':
+        // The text streamed so far was rejected by the validator; a revised answer follows.
+        return { type: 'revision', workflowId, revision: event.data.revision, reasons: event.data.reasons };
       case 'WorkflowStarted':
       case 'PlanAccepted':
         return undefined;

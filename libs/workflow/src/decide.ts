@@ -13,6 +13,9 @@ export type WorkflowCommand =
 /** Attempts per step before it is given up on. */
 export const MAX_STEP_ATTEMPTS = 3;
 
+/** Revisions of a rejected answer before the safe answer replaces it. */
+export const MAX_REVISIONS = 2;
+
 /** The task id of a step attempt: deterministic, so redelivery maps to the same task and idempotency key. */
 export const taskIdFor = (workflowId: string, stepId: string, attempt: number): string => deriveId('task', workflowId, stepId, String(attempt));
 
@@ -63,6 +66,7 @@ export function decide(command: WorkflowCommand, state: WorkflowState): DomainEv
       const retry = result.error.retryable && step.attempt < MAX_STEP_ATTEMPTS;
       const events: DomainEvent[] = [{ type: 'StepFailed', data: { stepId: step.id, taskId: result.taskId, attempt: step.attempt, error: result.error, willRetry: retry } }];
       if (retry) {
+        // Failed attempts count toward the limit; revisions of a rejected answer do not.
         const attempt = step.attempt + 1;
         events.push({ type: 'StepScheduled', data: { stepId: step.id, taskId: taskIdFor(state.workflowId, step.id, attempt), attempt, kind: step.kind, input: step.input, dependsOn: step.dependsOn } });
         return events;
@@ -100,13 +104,22 @@ function continueWith(state: WorkflowState, events: DomainEvent[], now: string):
 
   const validate = Object.values(after.steps).find((s) => s.kind === 'validate' && s.status === 'completed');
   if (validate) {
-    out.push(complete(after, validate, now));
-    return out;
+    const approved = validate.output?.['verdict'] === 'approved';
+    if (approved || after.revisions >= MAX_REVISIONS) {
+      out.push(complete(after, validate, now));
+      return out;
+    }
+    const reasons = Array.isArray(validate.output?.['reasons']) ? (validate.output['reasons'] as unknown[]).map(String) : [];
+    const revision: DomainEvent = { type: 'AnswerRevisionRequested', data: { revision: after.revisions + 1, reasons } };
+    return [...out, ...continueWith(after, [revision], now)];
   }
   for (const id of after.stepOrder) {
     const s = after.steps[id]!;
     if (s.status !== 'pending' || !s.dependsOn.every((d) => done(after.steps[d]))) continue;
-    out.push({ type: 'StepScheduled', data: { stepId: s.id, taskId: taskIdFor(after.workflowId, s.id, 1), attempt: 1, kind: s.kind, input: resolveInput(s.input, outputs), dependsOn: s.dependsOn } });
+    const attempt = s.attempt + 1;
+    const input = resolveInput(s.input, outputs);
+    if (s.kind === 'compose' && after.revisions > 0) Object.assign(input, { revision: after.revisions, rejectedReasons: after.rejectedReasons });
+    out.push({ type: 'StepScheduled', data: { stepId: s.id, taskId: taskIdFor(after.workflowId, s.id, attempt), attempt, kind: s.kind, input, dependsOn: s.dependsOn } });
   }
   return out;
 }

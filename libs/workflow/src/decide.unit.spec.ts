@@ -1,5 +1,5 @@
 import { SubmitRequestV1 } from '@flotilla/contracts';
-import { decide, MAX_STEP_ATTEMPTS, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
+import { decide, MAX_REVISIONS, MAX_STEP_ATTEMPTS, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
 import { fold } from './evolve';
 import { DomainEvent } from './state';
 
@@ -90,11 +90,28 @@ describe('workflow decider', () => {
     });
   });
 
-  it('replaces a rejected answer with the safe answer', () => {
+  it('asks for a revision when the validator rejects, passing the reasons to the next compose attempt', () => {
     const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}), succeeded('track-shipment', {}), succeeded('estimate', {}), succeeded('compose', { answer: 'Invented.' }));
-    given(h).when(succeeded('validate', { verdict: 'rejected', reasons: ['unsupported'] })).then((events) => {
+    given(h).when(succeeded('validate', { verdict: 'rejected', reasons: ['unsupported date'] })).then((events) => {
+      expect(events.map((e) => e.type)).toEqual(['StepCompleted', 'AnswerRevisionRequested', 'StepScheduled']);
+      expect(events[1]!.data).toEqual({ revision: 1, reasons: ['unsupported date'] });
+      expect(events[2]!.data).toEqual(expect.objectContaining({ stepId: 'compose', attempt: 2, taskId: taskIdFor(WF, 'compose', 2), input: expect.objectContaining({ revision: 1, rejectedReasons: ['unsupported date'] }) }));
+    });
+  });
+
+  it('falls back to the safe answer after the last revision is rejected too', () => {
+    const reject = (attempt: number): WorkflowCommand => succeeded('validate', { verdict: 'rejected', reasons: ['unsupported'] }, attempt);
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}), succeeded('track-shipment', {}), succeeded('estimate', {}),
+      succeeded('compose', { answer: 'Invented.' }), reject(1), succeeded('compose', { answer: 'Still invented.' }, 2), reject(2), succeeded('compose', { answer: 'Again.' }, 3));
+    expect(fold(h).revisions).toBe(MAX_REVISIONS);
+    given(h).when(reject(3)).then((events) => {
       expect(events.at(-1)).toEqual(expect.objectContaining({ type: 'WorkflowCompleted', data: expect.objectContaining({ answer: SAFE_ANSWER, validated: false, sources: [] }) }));
     });
+  });
+
+  it('accumulates token usage and cost from every step', () => {
+    const h = history(start, { type: 'RecordStepSucceeded', data: { result: { workflowId: WF, stepId: 'plan', taskId: taskIdFor(WF, 'plan', 1), attempt: 1, output: { steps: orderPlan }, usage: { promptTokens: 100, completionTokens: 20, costUsd: 0.001 } }, now: NOW } });
+    expect(fold(h).usage).toEqual({ promptTokens: 100, completionTokens: 20, costUsd: 0.001 });
   });
 
   it('retries a retryable step failure with a new attempt, up to the limit', () => {

@@ -34,13 +34,22 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       const d = event.data;
       const prev = next.steps[d.stepId];
       if (!prev) return next;
-      return { ...next, steps: { ...next.steps, [d.stepId]: { ...prev, status: 'completed', output: d.output, model: d.model } } };
+      const usage = d.usage
+        ? { promptTokens: next.usage.promptTokens + d.usage.promptTokens, completionTokens: next.usage.completionTokens + d.usage.completionTokens, costUsd: next.usage.costUsd + (d.usage.costUsd ?? 0) }
+        : next.usage;
+      return { ...next, usage, steps: { ...next.steps, [d.stepId]: { ...prev, status: 'completed', output: d.output, model: d.model } } };
     }
     case 'StepFailed': {
       const d = event.data;
       const prev = next.steps[d.stepId];
       if (!prev) return next;
       return { ...next, steps: { ...next.steps, [d.stepId]: { ...prev, status: d.willRetry ? prev.status : 'failed', error: d.error } } };
+    }
+    case 'AnswerRevisionRequested': {
+      // Compose and validate run again; their attempt counters carry on, so task ids stay unique.
+      const steps = { ...next.steps };
+      for (const st of Object.values(steps)) if (st.kind === 'compose' || st.kind === 'validate') steps[st.id] = { ...st, status: 'pending', output: undefined };
+      return { ...next, steps, revisions: event.data.revision, rejectedReasons: event.data.reasons };
     }
     case 'WorkflowCompleted':
       return { ...next, status: 'completed', answer: event.data.answer, sources: event.data.sources, validated: event.data.validated, model: event.data.model, endedAt: event.data.completedAt };

@@ -1,5 +1,5 @@
 import {
-  Channel, ModelInfoV1, PlanAcceptedV1, SourceV1, StepCompletedV1, StepErrorV1, StepFailedV1, StepKind, StepScheduledV1,
+  AnswerRevisionRequestedV1, Channel, ModelInfoV1, PlanAcceptedV1, SourceV1, StepCompletedV1, StepErrorV1, StepFailedV1, StepKind, StepScheduledV1,
   WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1,
 } from '@flotilla/contracts';
 
@@ -10,6 +10,7 @@ export type DomainEvent =
   | { type: 'StepScheduled'; data: StepScheduledV1 }
   | { type: 'StepCompleted'; data: StepCompletedV1 }
   | { type: 'StepFailed'; data: StepFailedV1 }
+  | { type: 'AnswerRevisionRequested'; data: AnswerRevisionRequestedV1 }
   | { type: 'WorkflowCompleted'; data: WorkflowCompletedV1 }
   | { type: 'WorkflowFailed'; data: WorkflowFailedV1 };
 
@@ -53,6 +54,11 @@ export interface WorkflowState {
   model?: ModelInfoV1;
   failure?: { code: string; reason: string };
   endedAt?: string;
+  /** Answer revisions asked for after validator rejections, with the latest reasons. */
+  revisions: number;
+  rejectedReasons: string[];
+  /** Tokens and cost of every model call so far. */
+  usage: { promptTokens: number; completionTokens: number; costUsd: number };
   /** How many events the state was folded from (the next event's sequence number). */
   version: number;
 }
@@ -69,5 +75,8 @@ export const initialState = (): WorkflowState => ({
   steps: {},
   stepOrder: [],
   sources: [],
+  revisions: 0,
+  rejectedReasons: [],
+  usage: { promptTokens: 0, completionTokens: 0, costUsd: 0 },
   version: 0,
 });
