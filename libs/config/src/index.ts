@@ -93,6 +93,10 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(0)
   LLM_CACHE_TTL_MS = 300000;
 
+  /** Conversation sessions idle longer than this are deleted with their turns (memory TTL). */
+  @Transform(toInt) @IsInt() @Min(60000)
+  SESSION_IDLE_TTL_MS = 7 * 24 * 3600 * 1000;
+
   /** Tokens a tenant may use per UTC day (0 = unlimited); past it, admission refuses with 429. */
   @Transform(toInt) @IsInt() @Min(0)
   TENANT_DAILY_TOKEN_BUDGET = 0;

@@ -1,8 +1,9 @@
 import { ErrorCode, FlotillaError } from '@flotilla/common';
 import { composeAnswer } from './local-compose';
 import { classifyIntent } from './local-intent';
+import { localPlanFor } from './local-plans';
 import { CompletionRequest, CompletionResult, LanguageModel, ModelInfo } from './port';
-import { parseFacts, RECORD_INTENT_TOOL } from './prompts';
+import { parseFacts, parsePlanTools, RECORD_INTENT_TOOL, SUBMIT_PLAN_TOOL } from './prompts';
 
 export const LOCAL_MODEL_INFO: ModelInfo = Object.freeze({
   provider: 'local',
@@ -14,7 +15,8 @@ export const LOCAL_MODEL_INFO: ModelInfo = Object.freeze({
  * The built-in deterministic model, used when no LLM is configured. It is rules and templates, not
  * an LLM, and says so in its label. It reads only the request's messages — the prompts from
  * `prompts.ts` — so it exercises the same path a real model does: `intent` requests get a
- * `record_intent` tool call, `compose` requests get an answer built only from the FACTS block.
+ * `record_intent` tool call, `plan` requests a `submit_plan` call with the intent and its template
+ * plan (over the tools the prompt offers), `compose` requests an answer built only from the FACTS block.
  */
 export class LocalModel implements LanguageModel {
   readonly info: ModelInfo = LOCAL_MODEL_INFO;
@@ -39,6 +41,23 @@ export class LocalModel implements LanguageModel {
           toolCalls: [{ name: RECORD_INTENT_TOOL, arguments: args }],
           model: this.info,
           usage: { promptTokens, completionTokens: countTokens(JSON.stringify(args).replace(/[{}",:]/g, ' ')) },
+          finishReason: 'tool_calls',
+        };
+      }
+      case 'plan': {
+        if (request.toolChoice?.name !== SUBMIT_PLAN_TOOL) {
+          throw new FlotillaError(ErrorCode.ModelFailed, `local model answers 'plan' only with a forced ${SUBMIT_PLAN_TOOL} call`, { retryable: false });
+        }
+        const system = lastContent(request, 'system');
+        const today = /\bToday is (\d{4}-\d{2}-\d{2})\./.exec(system)?.[1];
+        if (!today) throw new FlotillaError(ErrorCode.ModelFailed, 'local model needs "Today is YYYY-MM-DD." in a plan request', { retryable: false });
+        const intent = classifyIntent(lastContent(request, 'user'), today);
+        const args = { intent: { ...intent }, steps: localPlanFor(intent, today, parsePlanTools(system)) };
+        return {
+          text: '',
+          toolCalls: [{ name: SUBMIT_PLAN_TOOL, arguments: args }],
+          model: this.info,
+          usage: { promptTokens, completionTokens: countTokens(JSON.stringify(args).replace(/[{}[\]",:]/g, ' ')) },
           finishReason: 'tool_calls',
         };
       }

@@ -77,7 +77,7 @@ export class OpenAiModel implements LanguageModel {
       }
       // The SDK ends the iteration quietly when the request is aborted; a stream that stops without a
       // finish reason is an incomplete answer, not a short one.
-      if (signal.aborted) throw abortedError(request, this.timeoutMs);
+      if (signal.aborted) throw abortedError(request.signal, this.timeoutMs);
       if (finishReason === undefined) {
         throw new FlotillaError(ErrorCode.DependencyUnavailable, `${this.options.model} stream ended before the answer was finished`, { retryable: true });
       }
@@ -111,27 +111,34 @@ export class OpenAiModel implements LanguageModel {
     return { ...r, model: this.info };
   }
 
-  /** Runs one call under the caller's signal and the whole-call deadline, mapping every failure. */
-  private async withDeadline<T>(request: CompletionRequest, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.timeoutMs);
-    const forward = (): void => controller.abort();
-    if (request.signal?.aborted) controller.abort();
-    else request.signal?.addEventListener('abort', forward, { once: true });
-    try {
-      return await call(controller.signal);
-    } catch (err) {
-      if (err instanceof FlotillaError) throw err;
-      if (controller.signal.aborted) throw timedOut ? timeoutError(this.options.model, this.timeoutMs, err) : abortedError(request, this.timeoutMs, err);
-      throw toFlotillaError(err, this.options.model);
-    } finally {
-      clearTimeout(timer);
-      request.signal?.removeEventListener('abort', forward);
-    }
+  private withDeadline<T>(request: CompletionRequest, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withDeadline(this.options.model, this.timeoutMs, request.signal, call);
+  }
+}
+
+/**
+ * Runs one SDK call under the caller's signal and a whole-call deadline, mapping every failure to a
+ * FlotillaError that says whether retrying can help. Shared by the chat and embeddings adapters.
+ */
+export async function withDeadline<T>(model: string, timeoutMs: number, callerSignal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  const forward = (): void => controller.abort();
+  if (callerSignal?.aborted) controller.abort();
+  else callerSignal?.addEventListener('abort', forward, { once: true });
+  try {
+    return await call(controller.signal);
+  } catch (err) {
+    if (err instanceof FlotillaError) throw err;
+    if (controller.signal.aborted) throw timedOut ? timeoutError(model, timeoutMs, err) : abortedError(callerSignal, timeoutMs, err);
+    throw toFlotillaError(err, model);
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', forward);
   }
 }
 
@@ -157,9 +164,9 @@ function timeoutError(model: string, timeoutMs: number, cause?: unknown): Flotil
   return new FlotillaError(ErrorCode.Timeout, `${model} did not answer within ${timeoutMs} ms`, { retryable: true, cause });
 }
 
-function abortedError(request: CompletionRequest, timeoutMs: number, cause?: unknown): FlotillaError {
-  if (!request.signal?.aborted) return new FlotillaError(ErrorCode.Timeout, `model call exceeded ${timeoutMs} ms`, { retryable: true, cause });
-  return new FlotillaError(ErrorCode.Timeout, 'model call aborted by the caller', { retryable: true, cause: cause ?? request.signal.reason });
+function abortedError(callerSignal: AbortSignal | undefined, timeoutMs: number, cause?: unknown): FlotillaError {
+  if (!callerSignal?.aborted) return new FlotillaError(ErrorCode.Timeout, `model call exceeded ${timeoutMs} ms`, { retryable: true, cause });
+  return new FlotillaError(ErrorCode.Timeout, 'model call aborted by the caller', { retryable: true, cause: cause ?? callerSignal.reason });
 }
 
 /** Maps an SDK failure to a FlotillaError that says whether retrying can help. */

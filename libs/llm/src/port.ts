@@ -1,8 +1,13 @@
+import type { Lane } from '@flotilla/contracts';
+
 /**
  * The model port every agent uses. Adapters: the OpenAI-compatible client (any such endpoint) and
  * the built-in deterministic local model, which is labelled as such and never presented as an LLM.
  */
 export type ModelTier = 'simple' | 'complex' | 'critical';
+
+/** The tiers, in order of the capability they need. */
+export const MODEL_TIERS: readonly ModelTier[] = ['simple', 'complex', 'critical'];
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -27,6 +32,23 @@ export interface CompletionRequest {
   temperature?: number;
   maxTokens?: number;
   signal?: AbortSignal;
+  /**
+   * Which queue the call waits in when budget is short (default `interactive`): interactive (chat)
+   * calls are served before batch ones.
+   */
+  lane?: Lane;
+  /**
+   * Absolute epoch ms by which the call must have finished. A model whose budget cannot be had before
+   * then is skipped for the next one in the tier's chain; the call is aborted when it passes.
+   */
+  deadlineMs?: number;
+  /** The tenant whose daily token budget the call is charged to. */
+  tenantId?: string;
+  /**
+   * Whether an identical earlier answer may be reused. Default: only when `temperature` is 0 (any
+   * other temperature asks for variety, which a cache would defeat).
+   */
+  cache?: boolean;
 }
 
 export interface ToolCall {
@@ -41,12 +63,24 @@ export interface ModelInfo {
   label: string;
 }
 
+/** Tokens a call used and, when the model's prices are known, what it cost. */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  /** USD at the answering model's configured prices; set on every result from the `ModelRouter`. */
+  costUsd?: number;
+}
+
 export interface CompletionResult {
   text: string;
   toolCalls: ToolCall[];
+  /** The model that answered (after routing and fallback). */
   model: ModelInfo;
-  usage: { promptTokens: number; completionTokens: number };
+  /** What this call used; all zero when it was answered from the response cache. */
+  usage: Usage;
   finishReason: string;
+  /** Set when the answer came from the response cache rather than a model call. */
+  cached?: true;
 }
 
 export interface LanguageModel {

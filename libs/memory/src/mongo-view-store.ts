@@ -1,4 +1,5 @@
 import mongoose, { Connection, Model, Schema } from 'mongoose';
+import { ignoreDuplicate } from './mongo-errors';
 import { StoredEvent, WorkflowViewStore } from './workflow-view-store';
 
 interface AcceptedDoc {
@@ -28,18 +29,6 @@ const acceptedSchema = new Schema<AcceptedDoc>({
   question: { type: String, required: true },
   acceptedAt: { type: String, required: true },
 }, { collection: 'workflow_accepted', versionKey: false });
-
-/**
- * Two concurrent upserts of the same key can both miss and both insert; the unique index rejects
- * the second with E11000. The document exists either way, which is all an idempotent write wants.
- */
-async function ignoreDuplicate(write: Promise<unknown>): Promise<void> {
-  try {
-    await write;
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 11000) throw err;
-  }
-}
 
 /** The distributed read model, in MongoDB (FerretDB in tests), through mongoose. */
 export class MongoWorkflowViewStore implements WorkflowViewStore {

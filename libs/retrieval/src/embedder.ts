@@ -1,10 +1,25 @@
 import { createHash } from 'node:crypto';
 
-/** Turns texts into vectors of a fixed dimension. */
+/**
+ * Turns texts into vectors of a fixed dimension: the built-in {@link LocalLexicalEmbedder}, or one
+ * injected by the caller (an OpenAI-compatible embeddings client has this same shape).
+ */
 export interface Embedder {
+  /** Identifies the vector space: vectors of different embedders are never compared. */
   readonly name: string;
   readonly dimension: number;
+  /** One vector of `dimension` numbers per text, in order. */
   embed(texts: string[]): Promise<number[][]>;
+}
+
+/**
+ * The collection an embedder's vectors live in, named after the embedder and its dimension, so that
+ * switching embedders starts an empty collection instead of comparing incomparable vectors (the
+ * documents must then be ingested again).
+ */
+export function collectionNameFor(embedder: Pick<Embedder, 'name' | 'dimension'>): string {
+  const slug = embedder.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 80);
+  return `flotilla_kb_${slug || 'embedder'}_${embedder.dimension}`;
 }
 
 const STOPWORDS = new Set('a an and are as at be by can do does for from has have how i if in is it its my of on or our so that the this to was we what when where which will with you your'.split(' '));

@@ -44,6 +44,7 @@ describe('sample business service', () => {
       expect(body).toEqual({
         orderId: '1001',
         customerId: 'C-100',
+        customer: { name: 'Jordan Rivera', email: 'jordan.rivera@example.com', phone: '+1 206-555-0142' },
         status: 'in_transit',
         placedAt: '2025-03-09T18:12:00.000Z',
         items: [
@@ -53,8 +54,23 @@ describe('sample business service', () => {
         total: 166.99,
         currency: 'USD',
         shippingMethod: 'ground',
-        destination: { city: 'Seattle', region: 'WA', postalCode: '98101', country: 'US' },
+        destination: { line1: '1420 Pine Street', city: 'Seattle', region: 'WA', postalCode: '98101', country: 'US' },
       });
+    });
+
+    it("carries each order's own customer's contact details and street address, never another's", async () => {
+      const orders = await Promise.all(['1001', '1002', '1003', '1004', '1005'].map(async (id) => (await get(`/orders/${id}`)).body));
+      const owners = orders.map((o) => [o['orderId'], o['customerId'], (o['customer'] as { email: string }).email, (o['destination'] as { line1: string }).line1]);
+      expect(owners).toEqual([
+        ['1001', 'C-100', 'jordan.rivera@example.com', '1420 Pine Street'],
+        ['1002', 'C-200', 'sam.patel@example.com', '2231 N Clark Street'],
+        ['1003', 'C-100', 'jordan.rivera@example.com', '1420 Pine Street'],
+        ['1004', 'C-200', 'sam.patel@example.com', '2231 N Clark Street'],
+        ['1005', 'C-100', 'jordan.rivera@example.com', '1420 Pine Street'],
+      ]);
+      // A shipment shows only where it is going, not to whom.
+      const shipment = (await get('/orders/1002/shipment')).body;
+      expect(JSON.stringify(shipment)).not.toMatch(/Sam|Patel|sam\.patel|Clark|555/);
     });
 
     it('seeds every documented status', async () => {

@@ -8,7 +8,9 @@ export interface Place {
   region: string;
   postalCode: string;
 }
+/** A street address: personal data, seen only by its owner (the validator's PII guard enforces it). */
 export interface Address extends Place {
+  line1: string;
   country: string;
 }
 
@@ -19,9 +21,17 @@ export interface OrderItem {
   unitPrice: number;
 }
 
+/** Who placed an order and how to reach them, as the shop's order system records it. */
+export interface OrderContact {
+  name: string;
+  email: string;
+  phone: string;
+}
+
 export interface Order {
   orderId: string;
   customerId: string;
+  customer: OrderContact;
   status: OrderStatus;
   placedAt: string;
   items: OrderItem[];
@@ -58,6 +68,7 @@ export interface Customer {
   customerId: string;
   name: string;
   email: string;
+  phone: string;
   address: Address;
 }
 
@@ -98,9 +109,13 @@ function item(sku: string, quantity: number): OrderItem {
   return { sku: p.sku, name: p.name, quantity, unitPrice: p.price };
 }
 
-function order(fields: Omit<Order, 'total' | 'currency'>): Order {
+function order(fields: Omit<Order, 'total' | 'currency' | 'customerId' | 'customer' | 'destination'>, customer: Customer): Order {
   const cents = fields.items.reduce((sum, i) => sum + toCents(i.unitPrice) * i.quantity, 0);
-  return { ...fields, total: cents / 100, currency: 'USD' };
+  const { orderId, ...rest } = fields;
+  return {
+    orderId, customerId: customer.customerId, customer: { name: customer.name, email: customer.email, phone: customer.phone },
+    ...rest, total: cents / 100, currency: 'USD', destination: { ...customer.address },
+  };
 }
 
 function place(a: Address): Place {
@@ -116,42 +131,48 @@ function place(a: Address): Place {
  * - 1003 processing, not shipped.
  * - 1004 in_transit, FedEx express, shipped yesterday to Chicago (zone 2: 1 business day).
  * - 1005 cancelled before shipping.
+ *
+ * Two customers own them (Jordan Rivera: 1001, 1003, 1005; Sam Patel: 1002, 1004). Each order carries
+ * its customer's contact details and street address, so an order lookup returns personal data that
+ * must reach no one but its owner.
  */
 export function createSeed(now: Date): SeedData {
   const jordan: Customer = {
     customerId: 'C-100',
     name: 'Jordan Rivera',
     email: 'jordan.rivera@example.com',
-    address: { city: 'Seattle', region: 'WA', postalCode: '98101', country: 'US' },
+    phone: '+1 206-555-0142',
+    address: { line1: '1420 Pine Street', city: 'Seattle', region: 'WA', postalCode: '98101', country: 'US' },
   };
   const sam: Customer = {
     customerId: 'C-200',
     name: 'Sam Patel',
     email: 'sam.patel@example.com',
-    address: { city: 'Chicago', region: 'IL', postalCode: '60614', country: 'US' },
+    phone: '+1 312-555-0199',
+    address: { line1: '2231 N Clark Street', city: 'Chicago', region: 'IL', postalCode: '60614', country: 'US' },
   };
 
   const orders: Order[] = [
     order({
-      orderId: '1001', customerId: jordan.customerId, status: 'in_transit', placedAt: dayAt(now, -3, '18:12'),
-      items: [item('SKU-TR-100', 1), item('SKU-MS-200', 2)], shippingMethod: 'ground', destination: jordan.address,
-    }),
+      orderId: '1001', status: 'in_transit', placedAt: dayAt(now, -3, '18:12'),
+      items: [item('SKU-TR-100', 1), item('SKU-MS-200', 2)], shippingMethod: 'ground',
+    }, jordan),
     order({
-      orderId: '1002', customerId: sam.customerId, status: 'delivered', placedAt: dayAt(now, -8, '10:31'),
-      items: [item('SKU-RS-300', 1)], shippingMethod: 'ground', destination: sam.address,
-    }),
+      orderId: '1002', status: 'delivered', placedAt: dayAt(now, -8, '10:31'),
+      items: [item('SKU-RS-300', 1)], shippingMethod: 'ground',
+    }, sam),
     order({
-      orderId: '1003', customerId: jordan.customerId, status: 'processing', placedAt: new Date(now.getTime() - 2 * 3600_000).toISOString(),
-      items: [item('SKU-IB-400', 2)], shippingMethod: 'express', destination: jordan.address,
-    }),
+      orderId: '1003', status: 'processing', placedAt: new Date(now.getTime() - 2 * 3600_000).toISOString(),
+      items: [item('SKU-IB-400', 2)], shippingMethod: 'express',
+    }, jordan),
     order({
-      orderId: '1004', customerId: sam.customerId, status: 'in_transit', placedAt: dayAt(now, -2, '09:15'),
-      items: [item('SKU-HL-500', 1), item('SKU-CS-600', 1)], shippingMethod: 'express', destination: sam.address,
-    }),
+      orderId: '1004', status: 'in_transit', placedAt: dayAt(now, -2, '09:15'),
+      items: [item('SKU-HL-500', 1), item('SKU-CS-600', 1)], shippingMethod: 'express',
+    }, sam),
     order({
-      orderId: '1005', customerId: jordan.customerId, status: 'cancelled', placedAt: dayAt(now, -10, '20:02'),
-      items: [item('SKU-DJ-700', 1)], shippingMethod: 'ground', destination: jordan.address,
-    }),
+      orderId: '1005', status: 'cancelled', placedAt: dayAt(now, -10, '20:02'),
+      items: [item('SKU-DJ-700', 1)], shippingMethod: 'ground',
+    }, jordan),
   ];
 
   const shipments: Shipment[] = [

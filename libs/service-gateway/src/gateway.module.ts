@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { createWorkflowViewStore } from '@flotilla/memory';
+import { createConversationStore, createWorkflowViewStore } from '@flotilla/memory';
 import { CONFIG } from '@flotilla/platform';
 import { ChatServer } from './chat.server';
 import { LiveUpdates } from './live-updates';
 import { WorkflowProjector } from './projector';
 import { Submissions } from './submissions';
-import { VIEW_STORE } from './tokens';
+import { CONVERSATIONS, VIEW_STORE } from './tokens';
 import { WorkflowsController } from './workflows.controller';
 import { ChatPageController } from './chat-page.controller';
 
@@ -19,6 +19,15 @@ import { ChatPageController } from './chat-page.controller';
       inject: [CONFIG],
       useFactory: async (config: FlotillaConfig) => {
         const store = createWorkflowViewStore(config);
+        await store.init();
+        return store;
+      },
+    },
+    {
+      provide: CONVERSATIONS,
+      inject: [CONFIG],
+      useFactory: async (config: FlotillaConfig) => {
+        const store = createConversationStore(config);
         await store.init();
         return store;
       },

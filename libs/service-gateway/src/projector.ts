@@ -1,10 +1,12 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { createLogger } from '@flotilla/common';
 import { Topics } from '@flotilla/contracts';
-import { WorkflowViewStore, toStoredEvent } from '@flotilla/memory';
+import { ConversationStore, startIdlePurge, WorkflowViewStore, toStoredEvent } from '@flotilla/memory';
 import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
-import { BUS, Readiness } from '@flotilla/platform';
-import { VIEW_STORE } from './tokens';
+import { BUS, CONFIG, Readiness } from '@flotilla/platform';
+import { FlotillaConfig } from '@flotilla/config';
+import { CONVERSATIONS, VIEW_STORE } from './tokens';
+import { DomainEvent, evolve, initialState } from '@flotilla/workflow';
 
 const log = createLogger({ service: 'gateway', component: 'projector' });
 
@@ -12,11 +14,14 @@ const log = createLogger({ service: 'gateway', component: 'projector' });
 @Injectable()
 export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private subscription?: Subscription;
+  private purge?: { stop(): Promise<void> };
   private ready = false;
 
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
     @Inject(VIEW_STORE) private readonly store: WorkflowViewStore,
+    @Inject(CONVERSATIONS) private readonly conversations: ConversationStore,
+    @Inject(CONFIG) private readonly config: FlotillaConfig,
     readiness: Readiness,
   ) {
     readiness.register({ name: 'gateway-projector', ready: () => this.ready && this.store.healthy() });
@@ -30,16 +35,42 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
       logger: log,
       handlers: [on(Topics.workflowEvents, async (event) => {
         const stored = toStoredEvent(event);
-        if (stored) await this.store.appendEvent(stored);
+        if (!stored) return;
+        await this.store.appendEvent(stored);
+        if (event.type === 'WorkflowCompleted') await this.remember(stored.workflowId, stored.tenantId);
       })],
     });
     await this.subscription.ready;
+    // Idle sessions expire (FerretDB has no TTL indexes, so both adapters purge on a timer).
+    this.purge = startIdlePurge(this.conversations, { idleMs: this.config.SESSION_IDLE_TTL_MS, everyMs: Math.min(3_600_000, this.config.SESSION_IDLE_TTL_MS) });
     this.ready = true;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.ready = false;
+    await this.purge?.stop();
     await this.subscription?.stop();
     await this.store.close();
+    await this.conversations.close();
+  }
+
+  /**
+   * A finished chat workflow becomes two turns of its session's memory — the question and the
+   * answer actually given, with the facts a follow-up needs (intent, order id). Turn ids derive
+   * from the workflow, so replaying the log writes nothing twice.
+   */
+  private async remember(workflowId: string, tenantId: string): Promise<void> {
+    const loaded = await this.store.load(workflowId, tenantId);
+    if (!loaded) return;
+    const state = loaded.events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState());
+    if (!state.sessionId || state.status !== 'completed' || !state.answer) return;
+    const facts: Record<string, unknown> = { ...(state.intent ?? {}) };
+    const order = state.steps['lookup-order']?.output?.['order'] as { orderId?: string; customerId?: string } | undefined;
+    if (order?.customerId) facts['customerId'] = order.customerId;
+    const at = state.endedAt ?? new Date().toISOString();
+    const tokens = (text: string): number => Math.ceil(text.length / 4);
+    const base = { tenantId, sessionId: state.sessionId, userId: state.userId, workflowId };
+    await this.conversations.appendTurn({ ...base, turnId: `${workflowId}:q`, role: 'user', text: state.question, facts, tokens: tokens(state.question), at: state.startedAt || at });
+    await this.conversations.appendTurn({ ...base, turnId: `${workflowId}:a`, role: 'assistant', text: state.answer, facts, tokens: tokens(state.answer), at });
   }
 }

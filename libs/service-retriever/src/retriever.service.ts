@@ -3,42 +3,78 @@ import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { ExecuteStepV1 } from '@flotilla/contracts';
 import { MessageBus, Subscription } from '@flotilla/messaging';
-import { BUS, CONFIG, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
-import { createKnowledgeBase, KnowledgeBase, sampleKnowledgeBase } from '@flotilla/retrieval';
+import { BUS, CONFIG, INSTANCE_ID, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
+import { createKnowledgeBase, KnowledgeBase, sampleKnowledgeBase, ScoredChunk } from '@flotilla/retrieval';
+import { startCacheInvalidation, startIngestion } from './ingestion';
 
 const log = createLogger({ service: 'retriever' });
 
 /** Tenants whose knowledge base starts with the sample documents. */
 export const SAMPLE_KB_TENANTS = ['public'];
 
-/** RAG: answers `retrieve` steps with the tenant's top passages, their scores and source ids. */
+/** A retrieved passage as the retrieve step outputs it; the planner cites it and the validator checks answers against `text`. */
+export interface RetrievedPassage {
+  id: string;
+  docId: string;
+  title: string;
+  text: string;
+  uri?: string;
+  score: number;
+}
+
+export function toPassage(hit: ScoredChunk): RetrievedPassage {
+  return { id: hit.id, docId: hit.payload.docId, title: hit.payload.title, text: hit.payload.text, uri: hit.payload.uri, score: Number(hit.score.toFixed(4)) };
+}
+
+/**
+ * RAG: answers `retrieve` steps with the tenant's top passages, their scores and source ids, and
+ * ingests knowledge-base documents from the ingest topic (batch lane, a consumer of its own).
+ *
+ * TODO(llm embeddings): embeddings come from the built-in local (lexical) embedder. To use the LLM
+ * lib's OpenAI-compatible `OpenAiEmbedder`, add `@flotilla/llm` to this project's dependencies
+ * (tools/projects.json + gen-projects) and pass it to `createKnowledgeBase(config, embedder)` when
+ * OPENAI_* are configured; retrieval already accepts any `Embedder`.
+ */
 @Injectable()
 export class RetrieverService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private subscription?: Subscription;
+  private readonly subscriptions: Subscription[] = [];
   private kb!: KnowledgeBase;
   private ready = false;
 
-  constructor(@Inject(BUS) private readonly bus: MessageBus, @Inject(CONFIG) private readonly config: FlotillaConfig, readiness: Readiness) {
+  constructor(
+    @Inject(BUS) private readonly bus: MessageBus,
+    @Inject(CONFIG) private readonly config: FlotillaConfig,
+    readiness: Readiness,
+    @Inject(INSTANCE_ID) private readonly instanceId: string,
+  ) {
     readiness.register({ name: 'retriever', ready: () => this.ready });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     this.kb = createKnowledgeBase(this.config);
     await this.kb.init();
+    log.info('knowledge base ready', this.kb.describe());
+    if (this.config.FLOTILLA_MODE === 'distributed' && !this.config.QDRANT_URL) {
+      log.warn('QDRANT_URL is not set: each retriever replica searches its own local vector file, and an ingested document reaches only the replica that consumed it');
+    }
     for (const tenant of SAMPLE_KB_TENANTS) {
       for (const doc of sampleKnowledgeBase(tenant)) {
         const r = await this.kb.ingest(doc);
-        if (!r.skipped) log.info('ingested sample document', { tenant, docId: doc.docId, chunks: r.chunks });
+        if (r.status === 'ingested') log.info('ingested sample document', { tenant, docId: doc.docId, chunks: r.chunks });
       }
     }
-    this.subscription = await startAgentWorker(this.bus, { agent: 'retriever', logger: log, execute: (task) => this.execute(task) });
-    await this.subscription.ready;
+    this.subscriptions.push(
+      await startAgentWorker(this.bus, { agent: 'retriever', logger: log, execute: (task) => this.execute(task) }),
+      await startIngestion(this.bus, this.kb, { logger: log }),
+      await startCacheInvalidation(this.bus, this.kb, this.instanceId, log),
+    );
+    await Promise.all(this.subscriptions.map((s) => s.ready));
     this.ready = true;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.ready = false;
-    await this.subscription?.stop();
+    await Promise.all(this.subscriptions.map((s) => s.stop()));
   }
 
   private async execute(task: ExecuteStepV1): Promise<StepOutcome> {
@@ -46,11 +82,6 @@ export class RetrieverService implements OnApplicationBootstrap, BeforeApplicati
     const query = typeof task.input['query'] === 'string' && task.input['query'] ? task.input['query'] : task.context.question;
     const topK = typeof task.input['topK'] === 'number' ? Math.min(Math.max(1, task.input['topK']), 10) : 3;
     const hits = await this.kb.search(query, task.tenantId, topK);
-    return {
-      output: {
-        query,
-        passages: hits.map((h) => ({ id: h.id, docId: h.payload.docId, title: h.payload.title, text: h.payload.text, uri: h.payload.uri, score: Number(h.score.toFixed(4)) })),
-      },
-    };
+    return { output: { query, passages: hits.map(toPassage) } };
   }
 }

@@ -1,3 +1,5 @@
+import { neutralise } from '@flotilla/guardrails';
+
 /**
  * Grounding check: every factual claim in an answer — order and tracking numbers, dates, amounts,
  * order/shipment statuses, and cited policy sentences — must be found in the evidence (tool results,
@@ -52,7 +54,10 @@ export function checkGrounding(answer: string, evidence: Record<string, unknown>
   }
   // Text cited as [n] must be quoted from passage n, not paraphrased into new facts. An introduction
   // ending in a colon ("Here is what our help center says:") is the answer's own words.
-  const passages = passagesOf(evidence).map(norm);
+  // A planner that neutralised a passage before composing quotes the neutralised text: accept either.
+  const raw = passagesOf(evidence);
+  const passages = raw.map(norm);
+  const defanged = raw.map((p) => norm(neutralise(p)));
   const parts = answer.split(/((?:\s*\[\d+\])+)/);
   for (let i = 1; i < parts.length; i += 2) {
     const cited = [...parts[i]!.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1]));
@@ -64,7 +69,7 @@ export function checkGrounding(answer: string, evidence: Record<string, unknown>
       const body = norm(sentence).replace(/[.!?\s]+$/, '').trim();
       if (!body) continue;
       checked++;
-      if (!cited.some((n) => passages[n - 1]!.includes(body))) reasons.push(`cited text not found in passage ${cited.map((n) => `[${n}]`).join('')}: "${sentence.slice(0, 120)}"`);
+      if (!cited.some((n) => passages[n - 1]!.includes(body) || defanged[n - 1]!.includes(body))) reasons.push(`cited text not found in passage ${cited.map((n) => `[${n}]`).join('')}: "${sentence.slice(0, 120)}"`);
     }
   }
   return { verdict: reasons.length === 0 ? 'approved' : 'rejected', reasons, claimsChecked: checked };

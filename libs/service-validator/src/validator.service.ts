@@ -3,11 +3,14 @@ import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { ExecuteStepV1 } from '@flotilla/contracts';
 import { MessageBus, Subscription } from '@flotilla/messaging';
 import { BUS, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
-import { checkGrounding } from './grounding';
+import { validateAnswer } from './validate';
 
 const log = createLogger({ service: 'validator' });
 
-/** Guardrails: checks a composed answer against the evidence before it is final. */
+/**
+ * Guardrails: checks a composed answer before it is final — prompt injection that succeeded,
+ * personal data that is not the requester's, and claims the evidence does not support.
+ */
 @Injectable()
 export class ValidatorService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private subscription?: Subscription;
@@ -35,8 +38,9 @@ export class ValidatorService implements OnApplicationBootstrap, BeforeApplicati
     if (typeof answer !== 'string') return { output: { verdict: 'rejected', reasons: ['no answer to validate'], claimsChecked: 0 } };
     // Evidence is what the tools and the retriever returned — never the answer itself.
     const evidence = Object.fromEntries(Object.entries(task.context.dependencies).filter(([, o]) => o !== compose));
-    const verdict = checkGrounding(answer, evidence, task.context.question);
-    if (verdict.verdict === 'rejected') log.warn('answer rejected', { workflowId: task.workflowId, reasons: verdict.reasons });
+    const verdict = validateAnswer({ answer, question: task.context.question, evidence, userId: task.context.userId });
+    // Reasons are already free of personal data; the answer itself is never logged.
+    if (verdict.verdict === 'rejected') log.warn('answer rejected', { workflowId: task.workflowId, checks: verdict.checks, reasons: verdict.reasons });
     return { output: { ...verdict } };
   }
 }

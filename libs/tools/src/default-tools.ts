@@ -1,7 +1,8 @@
 import { ErrorCode, FlotillaError, Logger } from '@flotilla/common';
 import type { FlotillaConfig } from '@flotilla/config';
 import { estimateDeliveryDate, judgeDeadline, utcDate } from './delivery';
-import { CircuitBreaker, HttpConnector, HttpResult } from './http';
+import { CircuitBreaker, CircuitBreakerOptions, CircuitBreakers } from './breaker';
+import { HttpConnector, HttpResult } from './http';
 import { ToolDefinition, ToolRegistry } from './registry';
 import { isRecord, JsonSchema } from './schema';
 
@@ -179,15 +180,23 @@ const productSearch: ToolDefinition<SearchArgs> = {
 
 export interface DefaultToolsOptions {
   maxSockets?: number;
+  /** Replaces the default breaker (cockatiel, one circuit per integration, configured by `breaker`). */
   circuitBreaker?: CircuitBreaker;
+  /** Settings of the default breaker: when it opens and how soon it probes again. */
+  breaker?: CircuitBreakerOptions;
   logger?: Logger;
   /** Jitter source for backoff; tests pass `() => 0`. */
   random?: () => number;
 }
 
-/** The five business tools, over one pooled connector to `baseUrl` (the sample business by default). */
+/**
+ * The five business tools, over one pooled connector to `baseUrl` (the sample business by default),
+ * guarded by a circuit breaker: when the business service keeps failing, tool calls fail fast with a
+ * retryable "circuit open for business" until a probe call succeeds.
+ */
 export function createDefaultTools(baseUrl: string, options: DefaultToolsOptions = {}): ToolRegistry {
-  const http = new HttpConnector({ baseUrl, integration: 'business', maxSockets: options.maxSockets, circuitBreaker: options.circuitBreaker });
+  const circuitBreaker = options.circuitBreaker ?? new CircuitBreakers({ logger: options.logger, ...options.breaker });
+  const http = new HttpConnector({ baseUrl, integration: 'business', maxSockets: options.maxSockets, circuitBreaker });
   return new ToolRegistry({ http, logger: options.logger, random: options.random })
     .register(orderLookup)
     .register(shipmentTrack)

@@ -1,29 +1,9 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ErrorCode, FlotillaError } from '@flotilla/common';
+import { alwaysClosedBreaker, CircuitBreaker, CircuitStatus } from './breaker';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
-/**
- * The seam for a per-integration circuit breaker (a later issue). The connector asks before every
- * request and reports every outcome; an open breaker refuses by throwing, typically a retryable
- * `DependencyUnavailable`, so callers back off instead of hammering a dependency that is down.
- */
-export interface CircuitBreaker {
-  /** Throws to refuse the call while the circuit is open. */
-  beforeRequest(integration: string): void;
-  /** The dependency answered (2xx, 404, or a 4xx that is the caller's fault). */
-  onSuccess(integration: string): void;
-  /** The dependency failed in a way retrying might fix (5xx, 429, refused, timed out). */
-  onFailure(integration: string, error: FlotillaError): void;
-}
-
-/** Lets every call through: the behaviour until a real breaker is plugged in. */
-export const alwaysClosedBreaker: CircuitBreaker = {
-  beforeRequest: () => undefined,
-  onSuccess: () => undefined,
-  onFailure: () => undefined,
-};
 
 export interface HttpConnectorOptions {
   /** e.g. `http://127.0.0.1:8090`; a path prefix is kept (`http://host/api` + `/orders/1`). */
@@ -35,6 +15,7 @@ export interface HttpConnectorOptions {
   /** Used when a request gives neither `timeoutMs` nor a signal. */
   defaultTimeoutMs?: number;
   maxResponseBytes?: number;
+  /** Guards the integration; defaults to none (every call goes through). */
   circuitBreaker?: CircuitBreaker;
 }
 
@@ -105,28 +86,21 @@ export class HttpConnector {
     return this.request<T>('POST', path, { ...options, body });
   }
 
-  /** One attempt; resolves for 2xx and 404, throws a FlotillaError for everything else. */
+  /**
+   * One attempt through the circuit breaker; resolves for 2xx and 404, throws a FlotillaError for
+   * everything else — a `CircuitOpenError` without any request while the integration's circuit is open.
+   */
   async request<T = unknown>(method: HttpMethod, path: string, options: HttpRequestOptions = {}): Promise<HttpResult<T>> {
     const url = new URL(this.base.pathname.replace(/\/$/, '') + path, this.base);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const label = `${this.integration} ${method} ${url.pathname}`;
+    const result = await this.breaker.execute(this.integration, () => this.attempt(method, url, options, label));
+    return result as HttpResult<T>;
+  }
 
-    this.breaker.beforeRequest(this.integration);
-    const timeoutMs = options.timeoutMs ?? (options.signal ? undefined : this.defaultTimeoutMs);
-    const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
-    const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-    const signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
-
-    try {
-      const result = await this.send(method, url, options, signal, label, timeoutMs);
-      this.breaker.onSuccess(this.integration);
-      return result as HttpResult<T>;
-    } catch (err) {
-      const error = FlotillaError.from(err);
-      if (error.retryable) this.breaker.onFailure(this.integration, error);
-      else this.breaker.onSuccess(this.integration);
-      throw error;
-    }
+  /** The integration this connector calls, where, and the state of its circuit. */
+  status(): { integration: string; baseUrl: string; circuit: CircuitStatus } {
+    return { integration: this.integration, baseUrl: this.base.toString(), circuit: this.breaker.status(this.integration) };
   }
 
   /** Closes pooled sockets. */
@@ -134,11 +108,25 @@ export class HttpConnector {
     this.agent.destroy();
   }
 
+  private async attempt(method: HttpMethod, url: URL, options: HttpRequestOptions, label: string): Promise<HttpResult> {
+    // The timeout starts with the attempt, not before a breaker decided to let it through.
+    const timeoutMs = options.timeoutMs ?? (options.signal ? undefined : this.defaultTimeoutMs);
+    const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
+    try {
+      return await this.send(method, url, options, signal, label, timeoutMs);
+    } catch (err) {
+      throw FlotillaError.from(err);
+    }
+  }
+
   private send(method: HttpMethod, url: URL, options: HttpRequestOptions, signal: AbortSignal, label: string, timeoutMs: number | undefined): Promise<HttpResult> {
     const aborted = (): FlotillaError => {
       const reason: unknown = signal.reason;
       if (reason instanceof FlotillaError) return reason;
-      if (reason instanceof Error && reason.name === 'TimeoutError') {
+      // By name, not instanceof: AbortSignal.timeout's DOMException may come from another realm.
+      if (typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError') {
         return new FlotillaError(ErrorCode.Timeout, `${label} timed out after ${timeoutMs ?? '?'} ms`, { cause: reason });
       }
       return new FlotillaError(ErrorCode.ToolFailed, `${label} was cancelled`, { retryable: false, cause: reason });

@@ -1,9 +1,11 @@
 export { createDefaultTools, createDefaultToolsFromConfig, ToolNames } from './default-tools';
 export type { DefaultToolsOptions, ToolName } from './default-tools';
 export { ToolRegistry, backoffDelay } from './registry';
-export type { ExecuteOptions, RetryPolicy, ToolContext, ToolDefinition, ToolDescriptor, ToolRegistryOptions } from './registry';
-export { HttpConnector, alwaysClosedBreaker } from './http';
-export type { CircuitBreaker, HttpConnectorOptions, HttpMethod, HttpRequestOptions, HttpResult } from './http';
+export type { ExecuteOptions, IntegrationStatus, RetryPolicy, ToolContext, ToolDefinition, ToolDescriptor, ToolRegistryOptions } from './registry';
+export { HttpConnector } from './http';
+export type { HttpConnectorOptions, HttpMethod, HttpRequestOptions, HttpResult } from './http';
+export { alwaysClosedBreaker, CircuitBreakers, CircuitOpenError } from './breaker';
+export type { BreakerStrategy, CircuitBreaker, CircuitBreakerOptions, CircuitStateName, CircuitStatus } from './breaker';
 export { validateArgs, validateValue, isCalendarDate } from './schema';
 export type { ArgsSchema, JsonSchema, JsonType } from './schema';
 export { addBusinessDays, estimateDeliveryDate, isBusinessDay, judgeDeadline, nextBusinessDayAfter, utcDate } from './delivery';

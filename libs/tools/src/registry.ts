@@ -1,4 +1,5 @@
 import { ErrorCode, FlotillaError, Logger } from '@flotilla/common';
+import { CircuitOpenError, CircuitStatus } from './breaker';
 import { HttpConnector } from './http';
 import { ArgsSchema, validateArgs } from './schema';
 
@@ -30,6 +31,11 @@ export interface ToolDefinition<A extends Record<string, unknown> = Record<strin
   retry: RetryPolicy;
   /** Changes something outside (creates a refund): requires an idempotency key. */
   sideEffect: boolean;
+  /**
+   * The integration (connector) the tool calls, by its name; defaults to the registry's first
+   * connector. Each integration has its own circuit, so one that is down does not hold up the others.
+   */
+  integration?: string;
   /** Receives arguments that already passed `argsSchema`. */
   execute(args: A, ctx: ToolContext): Promise<Record<string, unknown>>;
 }
@@ -50,8 +56,17 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
 }
 
+/** One integration the registry calls, its circuit, and the tools that use it. */
+export interface IntegrationStatus {
+  integration: string;
+  baseUrl: string;
+  circuit: CircuitStatus;
+  tools: string[];
+}
+
 export interface ToolRegistryOptions {
-  http: HttpConnector;
+  /** The connector(s) tools call; with several, each tool names its `integration`. */
+  http: HttpConnector | readonly HttpConnector[];
   logger?: Logger;
   /** Source of jitter in [0, 1); injectable for tests. */
   random?: () => number;
@@ -100,12 +115,19 @@ function sleep(ms: number, signal: AbortSignal, name: string): Promise<void> {
  */
 export class ToolRegistry {
   private readonly tools = new Map<string, ToolDefinition>();
-  private readonly http: HttpConnector;
+  private readonly connectors = new Map<string, HttpConnector>();
+  private readonly defaultIntegration: string;
   private readonly log: Logger | undefined;
   private readonly random: () => number;
 
   constructor(options: ToolRegistryOptions) {
-    this.http = options.http;
+    const connectors: readonly HttpConnector[] = Array.isArray(options.http) ? options.http : [options.http as HttpConnector];
+    if (connectors.length === 0) throw new FlotillaError(ErrorCode.ConfigInvalid, 'a tool registry needs at least one connector', { retryable: false });
+    for (const c of connectors) {
+      if (this.connectors.has(c.integration)) throw new FlotillaError(ErrorCode.ConfigInvalid, `two connectors are named ${c.integration}`, { retryable: false });
+      this.connectors.set(c.integration, c);
+    }
+    this.defaultIntegration = connectors[0]!.integration;
     this.log = options.logger;
     this.random = options.random ?? Math.random;
   }
@@ -113,6 +135,9 @@ export class ToolRegistry {
   register<A extends Record<string, unknown>>(def: ToolDefinition<A>): this {
     if (this.tools.has(def.name)) throw new FlotillaError(ErrorCode.Conflict, `tool ${def.name} is already registered`, { retryable: false });
     if (def.retry.attempts < 1 || !Number.isInteger(def.retry.attempts)) throw new FlotillaError(ErrorCode.ConfigInvalid, `${def.name}: retry.attempts must be a whole number >= 1`, { retryable: false });
+    if (def.integration !== undefined && !this.connectors.has(def.integration)) {
+      throw new FlotillaError(ErrorCode.ConfigInvalid, `${def.name}: no connector for integration ${def.integration} (known: ${[...this.connectors.keys()].join(', ')})`, { retryable: false });
+    }
     // Arguments reach `execute` only after `argsSchema` accepted them; that is what makes A honest.
     this.tools.set(def.name, def as unknown as ToolDefinition);
     return this;
@@ -124,6 +149,14 @@ export class ToolRegistry {
 
   has(name: string): boolean {
     return this.tools.has(name);
+  }
+
+  /** Every integration with the state of its circuit breaker and the tools that call it. */
+  status(): IntegrationStatus[] {
+    return [...this.connectors.values()].map((c) => ({
+      ...c.status(),
+      tools: [...this.tools.values()].filter((t) => (t.integration ?? this.defaultIntegration) === c.integration).map((t) => t.name),
+    }));
   }
 
   async execute(name: string, args: unknown, options: ExecuteOptions): Promise<Record<string, unknown>> {
@@ -147,7 +180,7 @@ export class ToolRegistry {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new FlotillaError(ErrorCode.Timeout, `${name} timed out after ${budgetMs} ms`)), budgetMs);
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-    const ctx: ToolContext = { idempotencyKey: options.idempotencyKey, signal, http: this.http };
+    const ctx: ToolContext = { idempotencyKey: options.idempotencyKey, signal, http: this.connectors.get(def.integration ?? this.defaultIntegration)! };
 
     try {
       for (let attempt = 1; ; attempt++) {
@@ -155,7 +188,8 @@ export class ToolRegistry {
           return await untilAborted(def.execute(args, ctx), signal, name);
         } catch (err) {
           const error = this.normalise(name, err);
-          if (!error.retryable || attempt >= def.retry.attempts || signal.aborted) throw error;
+          // An open circuit refuses every attempt until it probes again: fail fast, let a later redelivery retry.
+          if (!error.retryable || error instanceof CircuitOpenError || attempt >= def.retry.attempts || signal.aborted) throw error;
           const delayMs = backoffDelay(attempt, def.retry, this.random);
           // A retry that cannot start before the deadline only turns a clear error into a timeout.
           if (Date.now() + delayMs >= deadline) throw error;
@@ -168,9 +202,9 @@ export class ToolRegistry {
     }
   }
 
-  /** Closes the connector's pooled sockets. */
+  /** Closes the connectors' pooled sockets. */
   close(): void {
-    this.http.close();
+    for (const c of this.connectors.values()) c.close();
   }
 
   /** Errors that are not FlotillaErrors are bugs in the tool: retrying the same code will not fix them. */

@@ -1,65 +1,9 @@
-import { createServer, IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { ErrorCode, FlotillaError } from '@flotilla/common';
+import { CircuitBreaker } from './breaker';
 import { createDefaultTools, ToolNames } from './default-tools';
-import { CircuitBreaker, HttpConnector } from './http';
+import { HttpConnector } from './http';
 import { ToolRegistry } from './registry';
-
-interface Seen {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
-type Answer = { status: number; body?: unknown } | 'hang';
-
-/** A tiny stand-in for the business service: records what it is asked and answers as each test says. */
-class StubServer {
-  readonly seen: Seen[] = [];
-  connections = 0;
-  answer: (req: Seen) => Answer = () => ({ status: 500, body: { error: 'no answer configured' } });
-  private server!: Server;
-  private hanging: ServerResponse[] = [];
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const url = new URL(req.url ?? '/', 'http://stub');
-        const text = Buffer.concat(chunks).toString('utf8');
-        const seen: Seen = { method: req.method ?? '', path: url.pathname, query: url.searchParams, headers: req.headers, body: text ? (JSON.parse(text) as unknown) : undefined };
-        this.seen.push(seen);
-        const answer = this.answer(seen);
-        if (answer === 'hang') {
-          this.hanging.push(res);
-          return;
-        }
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
-        res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
-      });
-    });
-    this.server.on('connection', () => (this.connections += 1));
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  /** Answers from the list in order, repeating the last one. */
-  sequence(...answers: Answer[]): void {
-    let i = 0;
-    this.answer = () => answers[Math.min(i++, answers.length - 1)];
-  }
-
-  async stop(): Promise<void> {
-    for (const res of this.hanging) res.destroy();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
-}
+import { StubServer } from './testing/stub-server';
 
 async function failure(promise: Promise<unknown>): Promise<FlotillaError> {
   try {
@@ -203,15 +147,22 @@ describe('default tools over HTTP', () => {
       }
     });
 
-    it('reports outcomes to the circuit-breaker seam, which can refuse calls', async () => {
+    it('runs every request through the circuit-breaker seam, which can refuse calls', async () => {
       const events: string[] = [];
       let open = false;
       const breaker: CircuitBreaker = {
-        beforeRequest: (name) => {
+        execute: async (name, request) => {
           if (open) throw new FlotillaError(ErrorCode.DependencyUnavailable, `${name}: circuit open`, { retryable: true });
+          try {
+            const result = await request();
+            events.push(`ok:${name}`);
+            return result;
+          } catch (err) {
+            events.push(`fail:${name}:${(err as FlotillaError).code}`);
+            throw err;
+          }
         },
-        onSuccess: (name) => events.push(`ok:${name}`),
-        onFailure: (name, err) => events.push(`fail:${name}:${err.code}`),
+        status: () => ({ state: open ? 'open' : 'closed', refused: 0, opened: 0 }),
       };
       const guarded = createDefaultTools(stub.url, { random: () => 0, circuitBreaker: breaker });
       try {

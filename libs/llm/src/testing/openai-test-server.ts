@@ -2,8 +2,8 @@ import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 
 /*
- * A local OpenAI-compatible server for tests: POST /v1/chat/completions answers from a script, in
- * the real response and SSE chunk formats, so the real `openai` client can be exercised without a
+ * A local OpenAI-compatible server for tests: POST /v1/chat/completions and POST /v1/embeddings
+ * answer from a script, in the real response and SSE chunk formats, so the real `openai` client can be exercised without a
  * provider. Only specs import it (the folder is excluded from the build).
  */
 
@@ -51,6 +51,17 @@ export type ScriptedResponse =
     /** Streaming: sends these deltas, then drops the connection without finishing. */
     kind: 'drop';
     chunks: string[];
+  })
+  | (Timing & {
+    /**
+     * POST /v1/embeddings: one vector per input — `vectors` when given (in order), else a
+     * deterministic one of `dimension` (default 8) derived from the input text.
+     */
+    kind: 'embedding';
+    dimension?: number;
+    vectors?: number[][];
+    /** Lists the data items last first (each still carries its `index`). */
+    reversed?: boolean;
   });
 
 export interface OpenAiTestServer {
@@ -94,13 +105,18 @@ export async function startOpenAiTestServer(): Promise<OpenAiTestServer> {
     }
     const recorded: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
     requests.push(recorded);
-    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+    const embeddings = req.url === '/v1/embeddings';
+    if (req.method !== 'POST' || (req.url !== '/v1/chat/completions' && !embeddings)) {
       sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } });
       return;
     }
     const scripted = queue.shift() ?? responder(recorded);
     if (scripted.latencyMs) await sleep(scripted.latencyMs);
     if (res.destroyed) return;
+    if (scripted.kind !== 'error' && embeddings !== (scripted.kind === 'embedding')) {
+      sendJson(res, 500, { error: { message: `scripted ${scripted.kind} response for ${req.url}`, type: 'server_error' } });
+      return;
+    }
     const model = typeof body?.['model'] === 'string' ? body['model'] : 'test-model';
     const id = `chatcmpl-test${++counter}`;
     const streaming = body?.['stream'] === true;
@@ -115,6 +131,9 @@ export async function startOpenAiTestServer(): Promise<OpenAiTestServer> {
         res.end(JSON.stringify({ error: { message: scripted.message ?? `HTTP ${scripted.status}`, type, param: null, code: null } }));
         return;
       }
+      case 'embedding':
+        sendJson(res, 200, embeddingResponse(body, scripted));
+        return;
       case 'text':
       case 'tool':
       case 'drop':
@@ -142,7 +161,26 @@ export async function startOpenAiTestServer(): Promise<OpenAiTestServer> {
   };
 }
 
-function completion(id: string, model: string, r: Exclude<ScriptedResponse, { kind: 'error' }>): Record<string, unknown> {
+type ChatResponse = Exclude<ScriptedResponse, { kind: 'error' } | { kind: 'embedding' }>;
+
+function embeddingResponse(body: Record<string, unknown> | undefined, r: Extract<ScriptedResponse, { kind: 'embedding' }>): Record<string, unknown> {
+  const raw = body?.['input'];
+  const inputs = Array.isArray(raw) ? raw.map(String) : [String(raw ?? '')];
+  const dimension = r.dimension ?? 8;
+  const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: r.vectors?.[index] ?? deterministicVector(text, dimension) }));
+  const tokens = inputs.reduce((n, t) => n + t.split(/\s+/).filter(Boolean).length, 0);
+  if (r.reversed) data.reverse();
+  return { object: 'list', data, model: typeof body?.['model'] === 'string' ? body['model'] : 'test-embedding', usage: { prompt_tokens: tokens, total_tokens: tokens } };
+}
+
+/** Values in [-1, 1) from the text's character codes: the same text always gets the same vector. */
+export function deterministicVector(text: string, dimension: number): number[] {
+  const v = new Array<number>(dimension).fill(0);
+  for (let i = 0; i < text.length; i++) v[i % dimension] = ((v[i % dimension]! * 31 + text.charCodeAt(i)) % 1000);
+  return v.map((x) => x / 500 - 1);
+}
+
+function completion(id: string, model: string, r: ChatResponse): Record<string, unknown> {
   const text = r.kind === 'drop' ? r.chunks.join('') : r.kind === 'text' ? r.text : (r.text ?? null);
   const toolCalls = r.kind === 'tool' ? [{ id: `call_${id}`, type: 'function', function: { name: r.name, arguments: argumentsText(r) } }] : undefined;
   return {
@@ -161,7 +199,7 @@ function completion(id: string, model: string, r: Exclude<ScriptedResponse, { ki
   };
 }
 
-async function streamResponse(res: ServerResponse, id: string, model: string, r: Exclude<ScriptedResponse, { kind: 'error' }>, includeUsage: boolean): Promise<void> {
+async function streamResponse(res: ServerResponse, id: string, model: string, r: ChatResponse, includeUsage: boolean): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   const created = Math.floor(Date.now() / 1000);
   const send = async (choices: unknown[], usage: unknown = null): Promise<void> => {
