@@ -17,6 +17,8 @@ module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/*/src/**/*.unit.spec.ts'] },
     { ...base, displayName: 'int', testMatch: ['<rootDir>/{apps,libs,test}/**/*.int.spec.ts'] },
+    // Real Qdrant: run only where QDRANT_URL points at one (none is available offline here).
+    { ...base, displayName: 'qdrant', testMatch: ['<rootDir>/libs/**/*.qdrant.spec.ts'] },
     { ...base, displayName: 'deploy', testMatch: ['<rootDir>/test/deploy/**/*.deploy.spec.ts'] },
     { ...base, displayName: 'e2e-embedded', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-embedded.ts'] },
     { ...base, displayName: 'e2e-distributed', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts', '<rootDir>/test/distributed/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-distributed.ts'] },

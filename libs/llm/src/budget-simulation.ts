@@ -165,7 +165,7 @@ export async function runBudgetSimulation(options: BudgetSimulationOptions = {})
   const all = [...outcomes.values()];
   const waits = (lane: Spec['lane']): LaneWaits => {
     const of = all.filter((o) => o.spec.lane === lane);
-    const times = of.filter((o) => o.startedMs !== undefined).map((o) => o.startedMs! - o.spec.arrivalMs).sort((a, b) => a - b);
+    const times = of.filter((o) => o.startedMs !== undefined).map((o) => Math.round(o.startedMs! - o.spec.arrivalMs)).sort((a, b) => a - b);
     return {
       requests: of.length,
       degraded: of.filter((o) => o.model !== undefined && o.model !== SIM_MODEL).length,
@@ -191,7 +191,7 @@ export async function runBudgetSimulation(options: BudgetSimulationOptions = {})
       ofBindingLimit: round3(Math.max(usage.rpm, usage.tpm)),
       wholeRun: { rpm: round3(wholeRun.rpm), tpm: round3(wholeRun.tpm) },
     },
-    simulatedMs: clock.now() - start,
+    simulatedMs: Math.round(clock.now() - start),
     waits: { interactive: waits('interactive'), batch: waits('batch') },
   };
 }

@@ -230,13 +230,22 @@ export class ModelRouter implements LanguageModel {
 
     let reservation: Reservation | undefined;
     if (entry.budget) {
-      const grant: BudgetGrant = await entry.budget.acquire({
+      let grant: BudgetGrant;
+      try {
+        grant = await entry.budget.acquire({
         tokens: estimateTokens(promptChars(request), request.maxTokens),
         lane: request.lane,
-        // Budget granted so late that the call cannot finish by the deadline is no use.
-        deadlineMs: request.deadlineMs === undefined ? undefined : request.deadlineMs - entry.latencyMs,
-        signal: request.signal,
-      });
+          // Budget granted so late that the call cannot finish by the deadline is no use.
+          deadlineMs: request.deadlineMs === undefined ? undefined : request.deadlineMs - entry.latencyMs,
+          signal: request.signal,
+        });
+      } catch (err) {
+        const error = FlotillaError.from(err);
+        if (request.signal?.aborted || !error.retryable) throw error;
+        // The counter store is down: calling anyway could break the provider's limits for every
+        // replica, so this model is skipped like one without budget (the local model has none).
+        return { ok: false, failure: { model: entry.name, reason: `budget unavailable: ${error.message}`, rateLimited: false, error } };
+      }
       if (!grant.ok) {
         const reason = grant.reason === 'deadline' ? 'no budget before the deadline' : 'request larger than the model\'s token budget';
         return { ok: false, failure: { model: entry.name, reason, rateLimited: true, ...(grant.retryAfterMs !== undefined ? { retryAfterMs: grant.retryAfterMs } : {}) } };

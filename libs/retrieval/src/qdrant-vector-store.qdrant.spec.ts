@@ -6,7 +6,7 @@ import { runVectorStoreConformance } from './testing/vector-store-conformance';
  * The conformance suite against a REAL Qdrant at QDRANT_URL (optionally QDRANT_API_KEY), in a collection
  * of its own that is deleted afterwards. scripts/infra.sh does not provide Qdrant (no package registry
  * ships a server), so start one yourself, e.g. `docker run -p 6333:6333 qdrant/qdrant:v1.15.1`, then
- * `QDRANT_URL=http://127.0.0.1:6333 npx jest --selectProjects int --testPathPattern=qdrant`.
+ * `QDRANT_URL=http://127.0.0.1:6333 npx jest --selectProjects qdrant` (.ci/run does this when QDRANT_URL is set).
  *
  * Without QDRANT_URL this file is ONE FAILING test saying so. It never skips and never passes without
  * having talked to Qdrant: the unit tier's run against the fake REST API
