@@ -4,8 +4,10 @@
  * Router replicas (default 4) share one CounterStore and one simulated OpenAI-compatible provider
  * that enforces 60 RPM / 40,000 TPM over a rolling minute and answers 429 past them. 500 requests
  * (default) of 300-900 tokens: 70% batch, queued at the start; 30% interactive, arriving throughout
- * with a 30 s deadline. Reports the provider's 429s (target 0), the utilisation of the binding limit
- * (target 85-90%), and how long interactive and batch requests waited.
+ * with a 30 s deadline. Replica clocks are skewed by up to ±250 ms and calls reach the provider
+ * 20-250 ms after admission. Reports the provider's 429s (target 0), the utilisation of the binding
+ * limit (target 85-90%), and how long interactive and batch requests waited. Try headroom 0 to see
+ * what the headroom is for.
  */
 import { runBudgetSimulation } from '@flotilla/llm';
 

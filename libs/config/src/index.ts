@@ -74,6 +74,16 @@ export class FlotillaConfig {
   @IsString()
   OPENAI_MODEL = 'gpt-4o-mini';
 
+  /** Embeddings model on the same endpoint; unset = the built-in local (lexical) embedder. */
+  @IsOptional() @IsString()
+  OPENAI_EMBEDDING_MODEL?: string;
+
+  @Transform(toInt) @IsInt() @Min(8)
+  OPENAI_EMBEDDING_DIMENSION = 1536;
+
+  @Secret() @IsOptional() @IsString()
+  QDRANT_API_KEY?: string;
+
   /**
    * Models beyond the built-in local one, as JSON: `[{"name":"gpt-4o-mini","rpm":500,"tpm":200000,
    * "inputPer1M":0.15,"outputPer1M":0.6}]` (all served by the OpenAI-compatible endpoint).
@@ -123,7 +133,7 @@ export class FlotillaConfig {
 /** Reads and validates the configuration; throws one error listing every invalid setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FlotillaConfig {
   const defaults = new FlotillaConfig();
-  const known = Object.keys(defaults).concat(['LLM_MODELS', 'LLM_ROUTES', 'KAFKA_NAMESPACE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'QDRANT_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY']);
+  const known = Object.keys(defaults).concat(['OPENAI_EMBEDDING_MODEL', 'QDRANT_API_KEY', 'LLM_MODELS', 'LLM_ROUTES', 'KAFKA_NAMESPACE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'QDRANT_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY']);
   const raw: Record<string, unknown> = {};
   for (const k of known) if (env[k] !== undefined && env[k] !== '') raw[k] = env[k];
   const config = Object.assign(defaults, plainToInstance(FlotillaConfig, raw, { exposeDefaultValues: true }));

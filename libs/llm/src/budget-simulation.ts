@@ -1,5 +1,5 @@
 import { ErrorCode, FlotillaError } from '@flotilla/common';
-import { SimulatedClock } from './clock';
+import { Clock, SimulatedClock } from './clock';
 import { InMemoryCounterStore } from './counter-store';
 import { ModelRateLimitedError } from './errors';
 import { MODEL_TIERS, CompletionRequest, CompletionResult, LanguageModel, ModelInfo } from './port';
@@ -30,6 +30,10 @@ export interface BudgetSimulationOptions {
   interactiveDeadlineMs?: number;
   /** PRNG seed (default 20261121). */
   seed?: number;
+  /** Each replica's clock is off by up to this much either way (default 250 ms). */
+  clockSkewMs?: number;
+  /** A call reaches the provider this long after it was admitted, uniformly (default 20-250 ms). */
+  networkDelayMs?: [number, number];
 }
 
 export interface LaneWaits {
@@ -97,7 +101,9 @@ const FALLBACK = 'local';
  * model, share one in-memory CounterStore and one simulated OpenAI-compatible provider that enforces
  * `rpm` / `tpm` over a rolling minute and answers 429 past them. Batch requests are all queued at the
  * start (a backlog); interactive ones arrive spread over the expected run. Each request is 300-900
- * tokens (prompt 200-600, completion 100-300, max_tokens 400).
+ * tokens (prompt 200-600, completion 100-300, max_tokens 400); prompts are 3.6-4.4 characters a
+ * token, so the characters / 4 estimate is off by up to 10%. Replica clocks are skewed and calls
+ * reach the provider after a network delay, as in production.
  */
 export async function runBudgetSimulation(options: BudgetSimulationOptions = {}): Promise<BudgetSimulationReport> {
   const n = options.requests ?? 500;
@@ -108,6 +114,8 @@ export async function runBudgetSimulation(options: BudgetSimulationOptions = {})
   const interactiveShare = options.interactiveShare ?? 0.3;
   const deadlineMs = options.interactiveDeadlineMs ?? 30_000;
   const random = prng(options.seed ?? 20261121);
+  const skewMs = options.clockSkewMs ?? 250;
+  const [minDelay, maxDelay] = options.networkDelayMs ?? [20, 250];
   const clock = new SimulatedClock();
   const start = clock.now();
 
@@ -131,24 +139,31 @@ export async function runBudgetSimulation(options: BudgetSimulationOptions = {})
 
   const provider = new SimulatedProvider(clock, rpm, tpm);
   const counters = new InMemoryCounterStore(clock);
-  const routers = Array.from({ length: replicas }, () => new ModelRouter({
-    models: [
-      {
-        name: SIM_MODEL,
-        model: new SimulatedProviderModel(provider, clock, byId, (id) => {
-          outcomes.get(id)!.startedMs = clock.now() - start;
-        }),
-        limits: { rpm, tpm },
-        prices: { inputPer1M: 0.15, outputPer1M: 0.6 },
-      },
-      { name: FALLBACK, model: new InstantModel() },
-    ],
-    routes: Object.fromEntries(MODEL_TIERS.map((t) => [t, [SIM_MODEL, FALLBACK]])) as Record<(typeof MODEL_TIERS)[number], string[]>,
-    counters,
-    clock,
-    headroom,
-    budget: { random },
-  }));
+  const routers = Array.from({ length: replicas }, () => {
+    // What headroom is for: replicas disagree about the time, and calls reach the provider later than
+    // they were admitted. (The shared store keeps true time, as a database server would.)
+    const skew = (random() * 2 - 1) * skewMs;
+    const replicaClock: Clock = { now: () => clock.now() + skew, sleep: (ms, signal) => clock.sleep(ms, signal) };
+    const delay = (): number => minDelay + random() * (maxDelay - minDelay);
+    return new ModelRouter({
+      models: [
+        {
+          name: SIM_MODEL,
+          model: new SimulatedProviderModel(provider, clock, byId, delay, (id) => {
+            outcomes.get(id)!.startedMs = clock.now() - start;
+          }),
+          limits: { rpm, tpm },
+          prices: { inputPer1M: 0.15, outputPer1M: 0.6 },
+        },
+        { name: FALLBACK, model: new InstantModel() },
+      ],
+      routes: Object.fromEntries(MODEL_TIERS.map((t) => [t, [SIM_MODEL, FALLBACK]])) as Record<(typeof MODEL_TIERS)[number], string[]>,
+      counters,
+      clock: replicaClock,
+      headroom,
+      budget: { random },
+    });
+  });
 
   await clock.run(Promise.all(specs.map(async (spec) => {
     await clock.sleep(spec.arrivalMs);
@@ -276,7 +291,7 @@ class SimulatedProvider {
   }
 }
 
-/** One replica's client of the simulated provider: ~60 tokens/s generation after 400 ms to first token. */
+/** One replica's client of the simulated provider: a network delay, then ~60 tokens/s after 400 ms to first token. */
 class SimulatedProviderModel implements LanguageModel {
   readonly info: ModelInfo = { provider: 'openai', model: SIM_MODEL, label: `Simulated OpenAI-compatible model ${SIM_MODEL}` };
 
@@ -284,6 +299,7 @@ class SimulatedProviderModel implements LanguageModel {
     private readonly provider: SimulatedProvider,
     private readonly clock: SimulatedClock,
     private readonly specs: Map<number, Spec>,
+    private readonly networkDelay: () => number,
     private readonly onStart: (id: number) => void,
   ) {}
 
@@ -291,6 +307,7 @@ class SimulatedProviderModel implements LanguageModel {
     const id = Number(/^REQ (\d+)\n/.exec(request.messages[0]?.content ?? '')?.[1]);
     const spec = this.specs.get(id);
     if (!spec) throw new FlotillaError(ErrorCode.ModelFailed, 'simulated provider got a request it did not generate', { retryable: false });
+    await this.clock.sleep(this.networkDelay());
     this.provider.admit(spec.promptTokens + spec.completionTokens);
     this.onStart(id);
     await this.clock.sleep(400 + spec.completionTokens * 16, request.signal);

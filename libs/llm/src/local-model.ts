@@ -3,7 +3,7 @@ import { composeAnswer } from './local-compose';
 import { classifyIntent } from './local-intent';
 import { localPlanFor } from './local-plans';
 import { CompletionRequest, CompletionResult, LanguageModel, ModelInfo } from './port';
-import { parseFacts, parsePlanTools, RECORD_INTENT_TOOL, SUBMIT_PLAN_TOOL } from './prompts';
+import { parseFacts, parseLastOrder, parsePlanTools, RECORD_INTENT_TOOL, SUBMIT_PLAN_TOOL } from './prompts';
 
 export const LOCAL_MODEL_INFO: ModelInfo = Object.freeze({
   provider: 'local',
@@ -51,7 +51,14 @@ export class LocalModel implements LanguageModel {
         const system = lastContent(request, 'system');
         const today = /\bToday is (\d{4}-\d{2}-\d{2})\./.exec(system)?.[1];
         if (!today) throw new FlotillaError(ErrorCode.ModelFailed, 'local model needs "Today is YYYY-MM-DD." in a plan request', { retryable: false });
-        const intent = classifyIntent(lastContent(request, 'user'), today);
+        const question = lastContent(request, 'user');
+        const classified = classifyIntent(question, today);
+        // A follow-up about "it" / "that order" with no number refers to the order discussed last.
+        const lastOrder = parseLastOrder(system);
+        const refersBack = /\b(it|its|that|this|the|same|my)\s*(order|package|parcel|one)?\b/i.test(question);
+        const intent = !classified.orderId && lastOrder && refersBack && (classified.intent === 'order_status' || classified.intent === 'unknown')
+          ? { ...classified, intent: 'order_status' as const, orderId: lastOrder }
+          : classified;
         const args = { intent: { ...intent }, steps: localPlanFor(intent, today, parsePlanTools(system)) };
         return {
           text: '',

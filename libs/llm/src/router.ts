@@ -80,8 +80,9 @@ interface Entry {
 interface Failure {
   model: string;
   reason: string;
-  /** Budget, 429 or open circuit: retrying later can help. */
+  /** No budget or a 429: the call can be retried once budget is back. */
   rateLimited: boolean;
+  /** When this model is expected to take calls again, if known. */
   retryAfterMs?: number;
   error?: FlotillaError;
 }
@@ -216,6 +217,8 @@ export class ModelRouter implements LanguageModel {
   private async attempt(
     entry: Entry, request: CompletionRequest, emit: ((text: string) => Promise<void>) | undefined, callerSignal: AbortSignal | undefined,
   ): Promise<Attempt> {
+    // The local model is not cached: it is deterministic, answers faster than a shared cache could,
+    // and `cached` then always means a provider call was saved.
     const key = this.cache && isCacheable(request) && entry.model.info.provider !== 'local' ? cacheKey(entry.name, request) : undefined;
     if (key) {
       const hit = await this.cacheGet(key);
@@ -226,15 +229,15 @@ export class ModelRouter implements LanguageModel {
     }
 
     const skip = this.circuitRefuses(entry);
-    if (skip !== undefined) return { ok: false, failure: { model: entry.name, reason: 'circuit open', rateLimited: true, retryAfterMs: skip } };
+    if (skip !== undefined) return { ok: false, failure: { model: entry.name, reason: 'circuit open', rateLimited: false, retryAfterMs: skip } };
 
     let reservation: Reservation | undefined;
     if (entry.budget) {
       let grant: BudgetGrant;
       try {
         grant = await entry.budget.acquire({
-        tokens: estimateTokens(promptChars(request), request.maxTokens),
-        lane: request.lane,
+          tokens: estimateTokens(promptChars(request), request.maxTokens),
+          lane: request.lane,
           // Budget granted so late that the call cannot finish by the deadline is no use.
           deadlineMs: request.deadlineMs === undefined ? undefined : request.deadlineMs - entry.latencyMs,
           signal: request.signal,
@@ -270,7 +273,7 @@ export class ModelRouter implements LanguageModel {
       if (isBrokenCircuitError(err)) {
         // The circuit opened while this call waited for budget: it never reached the model.
         await this.quietly('release budget', () => reservation?.release());
-        return { ok: false, failure: { model: entry.name, reason: 'circuit open', rateLimited: true, retryAfterMs: this.halfOpenAfterMs } };
+        return { ok: false, failure: { model: entry.name, reason: 'circuit open', rateLimited: false, retryAfterMs: this.halfOpenAfterMs } };
       }
       // A failed call keeps its reservation: it may well have reached the provider and been counted.
       const error = FlotillaError.from(err);
@@ -384,7 +387,7 @@ function promptChars(request: CompletionRequest): number {
 function exhausted(request: CompletionRequest, failures: Failure[]): FlotillaError {
   const summary = failures.map((f) => `${f.model}: ${f.reason}`).join('; ');
   const message = `no model of the ${request.tier} tier could answer (${summary})`;
-  const waits = failures.flatMap((f) => (f.rateLimited && f.retryAfterMs !== undefined ? [f.retryAfterMs] : []));
+  const waits = failures.flatMap((f) => (f.retryAfterMs !== undefined ? [f.retryAfterMs] : []));
   if (failures.some((f) => f.rateLimited)) {
     return new ModelRateLimitedError(message, waits.length ? Math.min(...waits) : undefined, { cause: failures.at(-1)?.error });
   }

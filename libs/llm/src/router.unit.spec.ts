@@ -1,6 +1,6 @@
 import { ErrorCode, FlotillaError } from '@flotilla/common';
 import { SimulatedClock } from './clock';
-import { InMemoryCounterStore } from './counter-store';
+import { CounterStore, InMemoryCounterStore } from './counter-store';
 import { ModelRateLimitedError } from './errors';
 import { ModelRoutes } from './model-config';
 import { CompletionRequest, CompletionResult, LanguageModel, ModelInfo } from './port';
@@ -181,6 +181,18 @@ describe('ModelRouter', () => {
       await clock.advance(20_000);
       await expect(clock.run(r.complete(ask({ deadlineMs: clock.now() + 5_000 }))))
         .rejects.toMatchObject({ code: ErrorCode.RateLimited, retryAfterMs: 41_000 });
+    });
+
+    it('skips a budgeted model when the shared counter store is down, rather than calling it unmetered', async () => {
+      const down: CounterStore = {
+        add: () => Promise.reject(new FlotillaError(ErrorCode.DependencyUnavailable, 'counter store unreachable', { retryable: true })),
+        get: () => Promise.reject(new FlotillaError(ErrorCode.DependencyUnavailable, 'counter store unreachable', { retryable: true })),
+      };
+      const big = new ScriptedModel('big', [{ answer: 'big answer' }]);
+      const small = new ScriptedModel('small', [{ answer: 'small answer' }]);
+      const r = router([{ name: 'big', model: big, limits: { rpm: 10, tpm: 0 } }, { name: 'small', model: small }], ['big', 'small'], { counters: down });
+      expect((await r.complete(ask())).model.model).toBe('small');
+      expect(big.calls).toHaveLength(0);
     });
 
     it('aborts a call still running at its deadline, without trying another model', async () => {

@@ -27,7 +27,7 @@ export interface CreateKnowledgeBaseOptions {
  */
 export function createVectorStore(config: FlotillaConfig, embedder: Pick<Embedder, 'name' | 'dimension'>): VectorStore {
   const collection = collectionNameFor(embedder);
-  if (config.QDRANT_URL) return new QdrantVectorStore({ url: config.QDRANT_URL, collection });
+  if (config.QDRANT_URL) return new QdrantVectorStore({ url: config.QDRANT_URL, apiKey: config.QDRANT_API_KEY, collection });
   return new EmbeddedVectorStore(join(config.FLOTILLA_DATA_DIR, 'flotilla.db'), collection);
 }
 

@@ -6,6 +6,7 @@ import { createLogger, FieldError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { validateData, WorkflowEvent } from '@flotilla/contracts';
 import { CONFIG } from '@flotilla/platform';
+import { Admission, TenantOverBudget } from './admission';
 import { AskFrame } from './dto';
 import { LiveUpdate, LiveUpdates } from './live-updates';
 import { Submissions } from './submissions';
@@ -39,6 +40,7 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly adapterHost: HttpAdapterHost,
     private readonly submissions: Submissions,
     private readonly live: LiveUpdates,
+    private readonly admission: Admission,
     @Inject(CONFIG) private readonly config: FlotillaConfig,
   ) {}
 
@@ -103,6 +105,10 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         return;
       }
       void this.ask(checked.value, tenant, send, unwatch).catch((err: unknown) => {
+        if (err instanceof TenantOverBudget) {
+          send({ type: 'error', code: 'TENANT_TOKEN_BUDGET', message: err.message, requestId: checked.value.requestId });
+          return;
+        }
         log.error('ask failed', { err });
         send({ type: 'error', code: 'UNAVAILABLE', message: 'the request could not be accepted; try again', requestId: checked.value.requestId });
       });
@@ -110,6 +116,7 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private async ask(frame: AskFrame, tenantId: string, send: (f: ServerFrame) => void, unwatch: (() => void)[]): Promise<void> {
+    await this.admission.admit(tenantId);
     const requestId = frame.requestId;
     // Watch before submitting so no update can be missed.
     const provisional = requestId ? this.submissions.workflowIdOf(tenantId, requestId) : undefined;

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { createConversationStore, createWorkflowViewStore } from '@flotilla/memory';
 import { CONFIG } from '@flotilla/platform';
+import { Admission } from './admission';
 import { ChatServer } from './chat.server';
 import { LiveUpdates } from './live-updates';
 import { WorkflowProjector } from './projector';
@@ -32,6 +33,7 @@ import { ChatPageController } from './chat-page.controller';
         return store;
       },
     },
+    Admission,
     Submissions,
     LiveUpdates,
     WorkflowProjector,

@@ -15,6 +15,8 @@ export interface WorkflowView {
   model?: { provider: string; model: string; label: string };
   failure?: { code: string; reason: string };
   pins: Record<string, string>;
+  /** Tokens and cost of every model call of this workflow. */
+  usage: { promptTokens: number; completionTokens: number; costUsd: number };
   startedAt?: string;
   endedAt?: string;
   steps: { id: string; kind: string; status: string; attempt: number; dependsOn: string[]; output?: unknown; error?: unknown }[];
@@ -40,6 +42,7 @@ export function toWorkflowView(
     model: state.model,
     failure: state.failure,
     pins: state.pins,
+    usage: state.usage,
     startedAt: state.startedAt || loaded.accepted?.acceptedAt,
     endedAt: state.endedAt,
     steps: state.stepOrder.map((id) => {

@@ -1,6 +1,8 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiHeader, ApiTooManyRequestsResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
 import { WorkflowViewStore } from '@flotilla/memory';
+import { Admission, TenantOverBudget } from './admission';
 import { SubmitWorkflowAccepted, SubmitWorkflowBody } from './dto';
 import { validationFailed } from './http';
 import { Submissions } from './submissions';
@@ -23,6 +25,7 @@ export function tenantFrom(header: string | undefined): string {
 export class WorkflowsController {
   constructor(
     private readonly submissions: Submissions,
+    private readonly admission: Admission,
     @Inject(VIEW_STORE) private readonly views: WorkflowViewStore,
   ) {}
 
@@ -31,8 +34,15 @@ export class WorkflowsController {
   @ApiAcceptedResponse({ type: SubmitWorkflowAccepted, description: 'Accepted; poll GET /v1/workflows/{id} or read the results topic.' })
   @ApiBadRequestResponse({ description: 'Validation failed; `fields` lists each field and why.' })
   @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_REQUEST_BYTES.' })
-  async submit(@Body() body: SubmitWorkflowBody, @Headers('x-tenant-id') tenantHeader?: string): Promise<SubmitWorkflowAccepted> {
+  @ApiTooManyRequestsResponse({ description: 'The tenant is over its daily token budget; Retry-After says when it resets.' })
+  async submit(@Body() body: SubmitWorkflowBody, @Res({ passthrough: true }) res: Response, @Headers('x-tenant-id') tenantHeader?: string): Promise<SubmitWorkflowAccepted> {
     const tenantId = tenantFrom(tenantHeader);
+    try {
+      await this.admission.admit(tenantId);
+    } catch (err) {
+      if (err instanceof TenantOverBudget) res.setHeader('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
+      throw err;
+    }
     const { workflowId, requestId } = await this.submissions.submit({ tenantId, question: body.question, requestId: body.requestId, sessionId: body.sessionId, callbackUrl: body.callbackUrl, channel: 'api' });
     return { workflowId, requestId, status: 'accepted', location: `/v1/workflows/${workflowId}` };
   }

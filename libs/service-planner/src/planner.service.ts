@@ -2,24 +2,39 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { ExecuteStepV1, Messages, SourceV1, Topics } from '@flotilla/contracts';
-import { composeRequest, createLanguageModel, intentRequest, LanguageModel, parseIntentArguments, PROMPT_VERSION, RECORD_INTENT_TOOL } from '@flotilla/llm';
+import { guardUntrustedText } from '@flotilla/guardrails';
+import {
+  CompletionRequest, composeRequest, ConversationMemory, createLanguageModel, ModelRouter, parsePlanArguments, PlanTool, planRequest,
+  PROMPT_VERSION, SUBMIT_PLAN_TOOL, sumUsage,
+} from '@flotilla/llm';
+import { ConversationStore, createConversationStore, createCounterStore, ManagedCounterStore } from '@flotilla/memory';
 import { MessageBus, outgoing, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
-import { PLAN_VERSION, planFor } from './plans';
+import { createDefaultTools } from '@flotilla/tools';
 
 const log = createLogger({ service: 'planner' });
 
 /** Tokens are published in small batches: fewer broker round trips, still a live stream. */
 const TOKEN_BATCH = 6;
+/** Conversation context given to the planner for follow-up questions. */
+const MEMORY_TOKENS = 1500;
+/** A model call must leave this much of the workflow's time for the steps after it. */
+const STEP_DEADLINE_MS = 30_000;
 
 /**
- * The planner agent: detects intent and plans (`plan` steps), and composes the final answer,
- * streaming it token by token onto the answer stream (`compose` steps).
+ * The planner agent: plans (`plan` steps) through structured output — a forced `submit_plan` call
+ * validated against the step schema, retried once with the problems, then left to the coordinator's
+ * safe plan — and composes the final answer, streaming it token by token (`compose` steps). Every
+ * model call goes through the router (tiers, fallback, breakers, shared budgets, cache, accounting).
+ * Untrusted text — the question and retrieved passages — is neutralised before a model sees it.
  */
 @Injectable()
 export class PlannerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private subscription?: Subscription;
-  private model!: LanguageModel;
+  private model!: ModelRouter;
+  private memory!: ConversationStore;
+  private counters!: ManagedCounterStore;
+  private tools: PlanTool[] = [];
   private ready = false;
 
   constructor(@Inject(BUS) private readonly bus: MessageBus, @Inject(CONFIG) private readonly config: FlotillaConfig, readiness: Readiness) {
@@ -27,8 +42,16 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.model = createLanguageModel(this.config);
-    log.info('model selected', { model: this.model.info });
+    // Budgets and the tenant's token allowance are shared by every replica through the counter store.
+    this.counters = createCounterStore(this.config);
+    this.model = createLanguageModel(this.config, { counters: this.counters, logger: log });
+    this.memory = createConversationStore(this.config);
+    await this.memory.init();
+    const registry = createDefaultTools(this.config.TOOLS_BASE_URL);
+    // Side-effecting tools are not offered to the planner: a refund is asked for, never inferred.
+    this.tools = registry.list().filter((t) => !t.sideEffect).map((t) => ({ name: t.name, description: t.description, argsSchema: t.argsSchema }));
+    registry.close();
+    log.info('models routed', { status: this.model.status() });
     this.subscription = await startAgentWorker(this.bus, { agent: 'planner', logger: log, execute: (task) => this.execute(task) });
     await this.subscription.ready;
     this.ready = true;
@@ -37,6 +60,8 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
   async beforeApplicationShutdown(): Promise<void> {
     this.ready = false;
     await this.subscription?.stop();
+    await this.memory?.close();
+    await this.counters?.close();
   }
 
   private async execute(task: ExecuteStepV1): Promise<StepOutcome> {
@@ -60,26 +85,65 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
     return task.context.startedAt.slice(0, 10);
   }
 
+  /** Routing fields every call of a task carries: lane, tenant (for its token budget) and deadline. */
+  private routed(task: ExecuteStepV1, request: CompletionRequest): CompletionRequest {
+    return { ...request, lane: task.context.lane ?? 'batch', tenantId: task.tenantId, deadlineMs: Date.now() + STEP_DEADLINE_MS };
+  }
+
+  private async recall(task: ExecuteStepV1): Promise<ConversationMemory | undefined> {
+    if (!task.context.sessionId) return undefined;
+    const context = await this.memory.recentContext(task.tenantId, task.context.sessionId, { maxTokens: MEMORY_TOKENS });
+    const lastOrderId = [...context.turns].reverse().map((t) => t.facts?.['orderId']).find((o): o is string => typeof o === 'string');
+    return { summary: context.summary, turns: context.turns.map((t) => ({ role: t.role, text: guardUntrustedText(t.text).text })), lastOrderId };
+  }
+
   private async plan(task: ExecuteStepV1): Promise<StepOutcome> {
-    const result = await this.model.complete(intentRequest(task.context.question, this.today(task)));
-    const call = result.toolCalls.find((c) => c.name === RECORD_INTENT_TOOL);
-    if (!call) throw new FlotillaError(ErrorCode.ModelFailed, `model did not call ${RECORD_INTENT_TOOL}`, { retryable: true });
-    const intent = parseIntentArguments(call.arguments);
-    return {
-      output: { intent: { ...intent }, planVersion: PLAN_VERSION, question: task.context.question, steps: planFor(intent, this.today(task)) },
-      model: result.model,
-      usage: result.usage,
-    };
+    const question = guardUntrustedText(task.context.question);
+    const memory = await this.recall(task);
+    const base = planRequest(question.text, this.today(task), this.tools, memory);
+    const results = [];
+    let problem = '';
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const request: CompletionRequest = attempt === 1 ? base : {
+        ...base,
+        messages: [...base.messages, { role: 'user', content: `Your previous plan was rejected: ${problem}. Call ${SUBMIT_PLAN_TOOL} again with a corrected plan.` }],
+        cache: false,
+      };
+      const result = await this.model.complete(this.routed(task, request));
+      results.push(result);
+      const call = result.toolCalls.find((c) => c.name === SUBMIT_PLAN_TOOL);
+      try {
+        if (!call) throw new FlotillaError(ErrorCode.ModelFailed, `model did not call ${SUBMIT_PLAN_TOOL}`, { retryable: false });
+        const plan = parsePlanArguments(call.arguments, this.tools.map((t) => t.name));
+        return {
+          output: {
+            intent: { ...plan.intent }, planVersion: `plan-${PROMPT_VERSION}`, question: task.context.question, steps: plan.steps,
+            ...(question.report.flagged ? { inputGuard: { flagged: true, reasons: question.report.reasons } } : {}),
+            ...(memory?.lastOrderId ? { resolvedFromMemory: { lastOrderId: memory.lastOrderId } } : {}),
+          },
+          model: result.model,
+          usage: sumUsage(results),
+        };
+      } catch (err) {
+        problem = err instanceof Error ? err.message : String(err);
+        log.warn('invalid plan from model', { workflowId: task.workflowId, attempt, problem });
+      }
+    }
+    // Twice invalid: no steps, and the coordinator replaces the plan with the safe one, saying why.
+    return { output: { intent: { intent: 'unknown' }, planVersion: 'invalid', question: task.context.question, steps: [], planError: problem }, usage: sumUsage(results) };
   }
 
   private async compose(task: ExecuteStepV1): Promise<StepOutcome> {
-    const facts = Object.fromEntries(Object.entries(task.context.dependencies).filter(([id]) => id !== 'plan'));
+    const facts = Object.fromEntries(Object.entries(task.context.dependencies).filter(([id]) => id !== 'plan').map(([id, out]) => [id, guardPassages(out)]));
+    const revision = typeof task.input['revision'] === 'number' ? task.input['revision'] : undefined;
     const request = composeRequest({
-      question: task.context.question,
+      question: guardUntrustedText(task.context.question).text,
       intent: task.context.intent ?? {},
       facts,
       mode: task.input['mode'] === 'safe' ? 'safe' : 'normal',
       today: this.today(task),
+      revision,
+      rejectedReasons: Array.isArray(task.input['rejectedReasons']) ? (task.input['rejectedReasons'] as unknown[]).map(String) : undefined,
     });
     let seq = 0;
     let pending: string[] = [];
@@ -90,13 +154,27 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
       await this.bus.publish(batch.map((text) => outgoing(Topics.answerStream, Messages.AnswerTokenStreamed, task.workflowId,
         { workflowId: task.workflowId, taskId: task.taskId, seq: seq++, text }, { tenantId: task.tenantId, workflowId: task.workflowId })));
     };
-    const result = await this.model.stream(request, async (token) => {
+    const result = await this.model.stream(this.routed(task, request), async (token) => {
       pending.push(token);
       if (pending.length >= TOKEN_BATCH) await flush();
     });
     await flush();
-    return { output: { answer: result.text, sources: sourcesCited(result.text, facts), streamedTokens: seq }, model: result.model, usage: result.usage };
+    return {
+      output: { answer: result.text, sources: sourcesCited(result.text, facts), streamedTokens: seq },
+      model: result.model,
+      usage: sumUsage([result]),
+    };
   }
+}
+
+/** Retrieved passages are untrusted text: neutralise any instructions hidden in them. */
+function guardPassages(output: unknown): unknown {
+  const passages = typeof output === 'object' && output !== null ? (output as { passages?: unknown }).passages : undefined;
+  if (!Array.isArray(passages)) return output;
+  return {
+    ...(output as Record<string, unknown>),
+    passages: passages.map((p: Record<string, unknown>) => (typeof p['text'] === 'string' ? { ...p, text: guardUntrustedText(p['text']).text } : p)),
+  };
 }
 
 /** The retrieved passages an answer cites as [n], as sources to show with it. */

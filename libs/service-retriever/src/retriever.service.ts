@@ -4,6 +4,7 @@ import { FlotillaConfig } from '@flotilla/config';
 import { ExecuteStepV1 } from '@flotilla/contracts';
 import { MessageBus, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
+import { OpenAiEmbedder } from '@flotilla/llm';
 import { createKnowledgeBase, KnowledgeBase, sampleKnowledgeBase, ScoredChunk } from '@flotilla/retrieval';
 import { startCacheInvalidation, startIngestion } from './ingestion';
 
@@ -30,10 +31,9 @@ export function toPassage(hit: ScoredChunk): RetrievedPassage {
  * RAG: answers `retrieve` steps with the tenant's top passages, their scores and source ids, and
  * ingests knowledge-base documents from the ingest topic (batch lane, a consumer of its own).
  *
- * TODO(llm embeddings): embeddings come from the built-in local (lexical) embedder. To use the LLM
- * lib's OpenAI-compatible `OpenAiEmbedder`, add `@flotilla/llm` to this project's dependencies
- * (tools/projects.json + gen-projects) and pass it to `createKnowledgeBase(config, embedder)` when
- * OPENAI_* are configured; retrieval already accepts any `Embedder`.
+ * Embeddings come from an OpenAI-compatible endpoint when OPENAI_API_KEY and
+ * OPENAI_EMBEDDING_MODEL are set, else from the built-in local (lexical) embedder; each embedder
+ * gets its own collection, so switching never mixes vectors.
  */
 @Injectable()
 export class RetrieverService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -51,7 +51,10 @@ export class RetrieverService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.kb = createKnowledgeBase(this.config);
+    const embedder = this.config.OPENAI_API_KEY && this.config.OPENAI_EMBEDDING_MODEL
+      ? new OpenAiEmbedder({ baseURL: this.config.OPENAI_BASE_URL, apiKey: this.config.OPENAI_API_KEY, model: this.config.OPENAI_EMBEDDING_MODEL, dimension: this.config.OPENAI_EMBEDDING_DIMENSION })
+      : undefined;
+    this.kb = createKnowledgeBase(this.config, embedder);
     await this.kb.init();
     log.info('knowledge base ready', this.kb.describe());
     if (this.config.FLOTILLA_MODE === 'distributed' && !this.config.QDRANT_URL) {
