@@ -68,21 +68,22 @@ export class SystemUnderTest {
   mongoUrl = '';
   kafkaBrokers = '';
 
-  constructor(readonly mode: Mode) {}
+  constructor(readonly mode: Mode, private readonly extraEnv: Record<string, string> = {}) {}
 
   get wsUrl(): string {
     return this.gatewayUrl.replace(/^http/, 'ws') + '/v1/chat';
   }
 
-  static async start(mode: Mode = (process.env['FLOTILLA_TEST_MODE'] as Mode | undefined) ?? 'embedded'): Promise<SystemUnderTest> {
-    const sut = new SystemUnderTest(mode);
+  /** Starts the system; `env` adds configuration for every Flotilla process (e.g. a model endpoint). */
+  static async start(mode: Mode = (process.env['FLOTILLA_TEST_MODE'] as Mode | undefined) ?? 'embedded', env: Record<string, string> = {}): Promise<SystemUnderTest> {
+    const sut = new SystemUnderTest(mode, env);
     await sut.boot();
     return sut;
   }
 
   private async boot(): Promise<void> {
     this.dataDir = mkdtempSync(join(tmpdir(), `flotilla-${this.mode}-`));
-    const base: Record<string, string> = { LOG_LEVEL: process.env['FLOTILLA_TEST_LOG_LEVEL'] ?? (this.mode === 'distributed' ? 'info' : 'warn'), HOST: '127.0.0.1', WORKFLOW_TIMEOUT_MS: '60000' };
+    const base: Record<string, string> = { LOG_LEVEL: process.env['FLOTILLA_TEST_LOG_LEVEL'] ?? (this.mode === 'distributed' ? 'info' : 'warn'), HOST: '127.0.0.1', WORKFLOW_TIMEOUT_MS: '60000', ...this.extraEnv };
     if (this.mode === 'embedded') {
       const port = await freePort();
       const businessPort = await freePort();

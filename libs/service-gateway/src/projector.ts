@@ -36,8 +36,10 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
       handlers: [on(Topics.workflowEvents, async (event) => {
         const stored = toStoredEvent(event);
         if (!stored) return;
+        // Memory first: once the read model shows a workflow completed, its turns are remembered,
+        // so a follow-up asked after the answer always finds them.
+        if (event.type === 'WorkflowCompleted') await this.remember(stored.workflowId, stored.tenantId, { type: event.type, data: event.data });
         await this.store.appendEvent(stored);
-        if (event.type === 'WorkflowCompleted') await this.remember(stored.workflowId, stored.tenantId);
       })],
     });
     await this.subscription.ready;
@@ -59,10 +61,10 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
    * answer actually given, with the facts a follow-up needs (intent, order id). Turn ids derive
    * from the workflow, so replaying the log writes nothing twice.
    */
-  private async remember(workflowId: string, tenantId: string): Promise<void> {
+  private async remember(workflowId: string, tenantId: string, completed: DomainEvent): Promise<void> {
     const loaded = await this.store.load(workflowId, tenantId);
     if (!loaded) return;
-    const state = loaded.events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState());
+    const state = evolve(loaded.events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState()), completed);
     if (!state.sessionId || state.status !== 'completed' || !state.answer) return;
     const facts: Record<string, unknown> = { ...(state.intent ?? {}) };
     const order = state.steps['lookup-order']?.output?.['order'] as { orderId?: string; customerId?: string } | undefined;
