@@ -13,7 +13,7 @@ const OWNED = {
   'better-sqlite3': 'embedded-db',
 };
 const ALL_OWNED = Object.keys(OWNED);
-const LIBS = ['common', 'config', 'contracts', 'embedded-db', 'messaging', 'workflow', 'llm', 'memory', 'retrieval', 'tools', 'platform', 'sample-business',
+const LIBS = ['common', 'config', 'contracts', 'guardrails', 'embedded-db', 'messaging', 'workflow', 'llm', 'memory', 'retrieval', 'tools', 'platform', 'sample-business',
   'service-gateway', 'service-coordinator', 'service-planner', 'service-retriever', 'service-tool', 'service-validator'];
 
 const depConstraints = [
@@ -62,6 +62,13 @@ export default [
         { group: ['@flotilla/*/*'], message: 'Import a lib only through its public entry point.' },
         { group: ['../../libs/*', '../../../libs/*', '../../../../libs/*', '../../apps/*', '../../../apps/*'], message: 'No relative imports across projects.' },
       ] }],
+    },
+  },
+  {
+    // Tests may use a lib's own test doubles (e.g. the OpenAI-compatible test server) by path.
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@flotilla/*/*'], message: 'Import a lib only through its public entry point.' }] }],
     },
   },
 ];

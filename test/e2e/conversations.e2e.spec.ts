@@ -1,4 +1,3 @@
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the OpenAI-compatible test server is test code of the llm lib
 import { OpenAiTestServer, serverError, startOpenAiTestServer } from '../../libs/llm/src/testing/openai-test-server';
 import { ChatClient, pollWorkflow } from '../support/chat-client';
 import { Mode, SystemUnderTest } from '../support/system';
