@@ -1,4 +1,4 @@
-import { Admin, Consumer, Kafka, KafkaConfig, logLevel, Producer, SASLOptions } from 'kafkajs';
+import { Admin, Consumer, Kafka, KafkaConfig, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
 import { IncomingMessage, MessageBus, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 
@@ -15,6 +15,24 @@ export interface KafkaBusOptions {
 }
 
 const log = createLogger({ component: 'kafka-bus' });
+
+/**
+ * Retries an admin call while Kafka says retrying can help. Right after topics are created, a KRaft
+ * broker can answer NOT_LEADER / UNKNOWN_TOPIC_OR_PARTITION for a moment while metadata settles.
+ */
+async function withRetries<T>(what: string, fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      const retriable = (err as { retriable?: unknown }).retriable === true;
+      if (!retriable || Date.now() + delay > deadline) throw err;
+      log.warn(`${what} failed; retrying`, { error: (err as Error).message, delayMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
 
 function toHeaders(raw: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -58,7 +76,8 @@ export class KafkaMessageBus implements MessageBus {
 
   async connect(): Promise<void> {
     // Idempotent producer: broker-side dedup of retried sends, ordered per partition.
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+    // The Java-compatible murmur2 partitioner, which the embedded log mirrors (partitioner.ts).
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
     await this.admin.connect();
     await this.producer.connect();
@@ -116,7 +135,7 @@ export class KafkaMessageBus implements MessageBus {
   }
 
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
-    const offsets = await this.admin.fetchTopicOffsets(this.ns + topic);
+    const offsets = await withRetries('fetching end offsets', () => this.admin.fetchTopicOffsets(this.ns + topic));
     return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   }
 
@@ -172,11 +191,11 @@ export class KafkaMessageBus implements MessageBus {
    */
   private async startAtEnd(groupId: string, topics: string[]): Promise<void> {
     for (const topic of topics) {
-      const committed = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+      const committed = await withRetries('fetching group offsets', () => this.admin.fetchOffsets({ groupId, topics: [topic] }));
       const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
       if (!fresh) continue;
-      const ends = await this.admin.fetchTopicOffsets(topic);
-      await this.admin.setOffsets({ groupId, topic, partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })) });
+      const ends = await withRetries('fetching end offsets', () => this.admin.fetchTopicOffsets(topic));
+      await withRetries('setting group offsets', () => this.admin.setOffsets({ groupId, topic, partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })) }));
     }
   }
 
