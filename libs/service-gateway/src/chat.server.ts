@@ -167,7 +167,7 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
       stop = this.live.watch(provisional, onUpdate(provisional, () => requestId!));
       unwatch.push(() => stop?.());
     }
-    const accepted = await this.submissions.submit({ tenantId, question: frame.question, requestId, sessionId: frame.sessionId, channel: 'chat' });
+    const accepted = await this.submissions.submit({ tenantId, question: frame.question, requestId, sessionId: frame.sessionId, userId: frame.userId, channel: 'chat' });
     if (!provisional) {
       const wf = accepted.workflowId;
       const rid = accepted.requestId;

@@ -18,6 +18,10 @@ export class SubmitWorkflowBody {
   @IsOptional() @Matches(ID, { message: 'sessionId must be 1-128 characters of letters, digits, _ . : -' })
   sessionId?: string;
 
+  @ApiPropertyOptional({ description: 'The end user, for preferences and personal-data checks (until authentication provides it).' })
+  @IsOptional() @Matches(ID, { message: 'userId must be 1-128 characters of letters, digits, _ . : -' })
+  userId?: string;
+
   @ApiPropertyOptional({ description: 'Called with the result when the workflow ends (reserved).' })
   @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
   callbackUrl?: string;
@@ -42,4 +46,7 @@ export class AskFrame {
 
   @IsOptional() @Matches(ID, { message: 'sessionId must be 1-128 characters of letters, digits, _ . : -' })
   sessionId?: string;
+
+  @IsOptional() @Matches(ID, { message: 'userId must be 1-128 characters of letters, digits, _ . : -' })
+  userId?: string;
 }

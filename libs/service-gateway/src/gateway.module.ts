@@ -10,10 +10,11 @@ import { Submissions } from './submissions';
 import { CONVERSATIONS, VIEW_STORE } from './tokens';
 import { WorkflowsController } from './workflows.controller';
 import { ChatPageController } from './chat-page.controller';
+import { PreferencesController } from './preferences.controller';
 
 /** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
 @Module({
-  controllers: [WorkflowsController, ChatPageController],
+  controllers: [WorkflowsController, PreferencesController, ChatPageController],
   providers: [
     {
       provide: VIEW_STORE,

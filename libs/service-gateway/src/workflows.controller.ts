@@ -43,7 +43,7 @@ export class WorkflowsController {
       if (err instanceof TenantOverBudget) res.setHeader('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
       throw err;
     }
-    const { workflowId, requestId } = await this.submissions.submit({ tenantId, question: body.question, requestId: body.requestId, sessionId: body.sessionId, callbackUrl: body.callbackUrl, channel: 'api' });
+    const { workflowId, requestId } = await this.submissions.submit({ tenantId, question: body.question, requestId: body.requestId, sessionId: body.sessionId, userId: body.userId, callbackUrl: body.callbackUrl, channel: 'api' });
     return { workflowId, requestId, status: 'accepted', location: `/v1/workflows/${workflowId}` };
   }
 

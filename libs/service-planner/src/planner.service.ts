@@ -136,9 +136,11 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
   private async compose(task: ExecuteStepV1): Promise<StepOutcome> {
     const facts = Object.fromEntries(Object.entries(task.context.dependencies).filter(([id]) => id !== 'plan').map(([id, out]) => [id, guardPassages(out)]));
     const revision = typeof task.input['revision'] === 'number' ? task.input['revision'] : undefined;
+    // The user's preferences (language, contact channel, ...) travel with the intent to the composer.
+    const preferences = task.context.userId ? await this.memory.getPreferences(task.tenantId, task.context.userId) : {};
     const request = composeRequest({
       question: guardUntrustedText(task.context.question).text,
-      intent: task.context.intent ?? {},
+      intent: Object.keys(preferences).length ? { ...(task.context.intent ?? {}), preferences } : (task.context.intent ?? {}),
       facts,
       mode: task.input['mode'] === 'safe' ? 'safe' : 'normal',
       today: this.today(task),
