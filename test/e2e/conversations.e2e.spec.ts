@@ -100,6 +100,14 @@ describe('a provider outage', () => {
     expect(answer['text']).toEqual(expect.stringContaining('1001'));
     expect((answer['model'] as { provider: string }).provider).toBe('local');
     expect(provider.requests.length).toBeGreaterThan(0);
+    if (mode === 'embedded') {
+      // The operators' view: the failing model's breaker and the local fallback, per model.
+      const models = (await (await fetch(`${sut.gatewayUrl}/v1/models`)).json()) as { models: { model: string; breaker: string }[] };
+      expect(models.models.map((m) => m.model)).toEqual(expect.arrayContaining(['gpt-test', 'local']));
+    }
+    const usage = (await (await fetch(`${sut.gatewayUrl}/v1/usage`)).json()) as { tokensToday: number; dailyLimit: number };
+    expect(usage.tokensToday).toBeGreaterThan(0);
+    expect(usage.dailyLimit).toBe(100);
   });
 
   it('refuses a tenant over its daily token budget with 429 and Retry-After, on REST and WebSocket, and keeps serving others', async () => {

@@ -45,6 +45,12 @@ export interface CompletionRequest {
   /** The tenant whose daily token budget the call is charged to. */
   tenantId?: string;
   /**
+   * The fallback chains pinned when the workflow started (its `modelRoutes` pin): a deploy that
+   * changes LLM_ROUTES does not change the models of workflows already running. Models the router
+   * no longer has are skipped; if none is left, the current chain serves.
+   */
+  routes?: Partial<Record<ModelTier, string[]>>;
+  /**
    * Whether an identical earlier answer may be reused. Default: only when `temperature` is 0 (any
    * other temperature asks for variety, which a cache would defeat).
    */

@@ -180,8 +180,10 @@ export class ModelRouter implements LanguageModel {
   }
 
   private async run(request: CompletionRequest, onToken: ((text: string) => Promise<void> | void) | undefined): Promise<CompletionResult> {
-    const chain = this.routes[request.tier];
-    if (!chain) throw new FlotillaError(ErrorCode.ValidationFailed, `unknown model tier ${String(request.tier)}`, { retryable: false });
+    const current = this.routes[request.tier];
+    if (!current) throw new FlotillaError(ErrorCode.ValidationFailed, `unknown model tier ${String(request.tier)}`, { retryable: false });
+    const pinned = request.routes?.[request.tier]?.filter((name) => this.entries.has(name));
+    const chain = pinned && pinned.length > 0 ? pinned : current;
     const deadline = this.deadline(request);
     const stream = { emitted: false };
     const emit = onToken && (async (text: string): Promise<void> => {

@@ -56,6 +56,16 @@ function router(models: RoutedModel[], chain: string[], extra: Partial<ModelRout
 }
 
 describe('ModelRouter', () => {
+  it('follows the chain pinned at workflow start, not the one deployed since; unknown pinned models are skipped', async () => {
+    const a = new ScriptedModel('model-a', [{ answer: 'from a' }]);
+    const b = new ScriptedModel('model-b', [{ answer: 'from b' }]);
+    const r = router([{ name: 'model-a', model: a }, { name: 'model-b', model: b }], ['model-b']);
+    expect((await r.complete(ask({ cache: false }))).model.model).toBe('model-b');
+    expect((await r.complete(ask({ cache: false, routes: { complex: ['model-a'] } }))).model.model).toBe('model-a');
+    expect((await r.complete(ask({ cache: false, routes: { complex: ['retired-model', 'model-a'] } }))).model.model).toBe('model-a');
+    expect((await r.complete(ask({ cache: false, routes: { complex: ['retired-model'] } }))).model.model).toBe('model-b');
+  });
+
   it('routes each tier to its own chain and says which model answered', async () => {
     const small = new ScriptedModel('small', [{ answer: 'from small' }]);
     const large = new ScriptedModel('large', [{ answer: 'from large' }]);

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { createLogger } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { IntakeMessage, StepResultMessage, Topics } from '@flotilla/contracts';
+import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness } from '@flotilla/platform';
 import { decide, fold, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
@@ -62,12 +63,17 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     await this.store.stop();
   }
 
-  /** Workflow pins: what a workflow started now will use for its whole life. */
+  /**
+   * Workflow pins: what a workflow started now uses for its whole life — the prompt and plan
+   * versions and the model chains of every tier — so a deploy in the middle changes nothing for it.
+   */
   private pins(): Record<string, string> {
+    const { routes } = resolveRouting(this.config);
     return {
-      planVersion: 'plan-v1',
-      promptVersion: 'v1',
-      model: this.config.OPENAI_API_KEY ? this.config.OPENAI_MODEL : 'flotilla-local-v1',
+      planVersion: `plan-${PROMPT_VERSION}`,
+      promptVersion: PROMPT_VERSION,
+      model: routes.complex[0] ?? 'local',
+      modelRoutes: JSON.stringify(routes),
     };
   }
 

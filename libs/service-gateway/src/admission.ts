@@ -30,6 +30,12 @@ export class Admission implements BeforeApplicationShutdown {
     if (!check.allowed) throw new TenantOverBudget(tenantId, check.used, check.limit, check.retryAfterMs);
   }
 
+  /** Tokens the tenant used today (UTC) and its daily limit (0 = unlimited). */
+  async usage(tenantId: string): Promise<{ tenantId: string; tokensToday: number; dailyLimit: number }> {
+    const check = await this.budget.check(tenantId);
+    return { tenantId, tokensToday: check.used, dailyLimit: check.limit };
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
     await this.counters.close();
   }

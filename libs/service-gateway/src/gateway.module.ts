@@ -8,13 +8,13 @@ import { LiveUpdates } from './live-updates';
 import { WorkflowProjector } from './projector';
 import { Submissions } from './submissions';
 import { CONVERSATIONS, VIEW_STORE } from './tokens';
-import { WorkflowsController } from './workflows.controller';
+import { UsageController, WorkflowsController } from './workflows.controller';
 import { ChatPageController } from './chat-page.controller';
 import { PreferencesController } from './preferences.controller';
 
 /** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
 @Module({
-  controllers: [WorkflowsController, PreferencesController, ChatPageController],
+  controllers: [WorkflowsController, UsageController, PreferencesController, ChatPageController],
   providers: [
     {
       provide: VIEW_STORE,

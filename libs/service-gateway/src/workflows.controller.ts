@@ -19,6 +19,18 @@ export function tenantFrom(header: string | undefined): string {
   return header;
 }
 
+@ApiTags('usage')
+@Controller('v1/usage')
+export class UsageController {
+  constructor(private readonly admission: Admission) {}
+
+  @Get()
+  @ApiOkResponse({ description: 'The tenant\'s model tokens used today (UTC) and its daily budget (0 = unlimited).' })
+  async usage(@Headers('x-tenant-id') tenantHeader?: string): Promise<{ tenantId: string; tokensToday: number; dailyLimit: number }> {
+    return this.admission.usage(tenantFrom(tenantHeader));
+  }
+}
+
 @ApiTags('workflows')
 @ApiHeader({ name: 'X-Tenant-Id', required: false, description: 'Tenant (default "public"); replaced by the credential\'s tenant when authentication lands.' })
 @Controller('v1/workflows')

@@ -57,6 +57,11 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
     this.ready = true;
   }
 
+  /** Breaker state, limits and queues of every routed model (GET /v1/models). */
+  modelStatus(): ReturnType<ModelRouter['status']> {
+    return this.model ? this.model.status() : [];
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
     this.ready = false;
     await this.subscription?.stop();
@@ -87,7 +92,7 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
 
   /** Routing fields every call of a task carries: lane, tenant (for its token budget) and deadline. */
   private routed(task: ExecuteStepV1, request: CompletionRequest): CompletionRequest {
-    return { ...request, lane: task.context.lane ?? 'batch', tenantId: task.tenantId, deadlineMs: Date.now() + STEP_DEADLINE_MS };
+    return { ...request, lane: task.context.lane ?? 'batch', tenantId: task.tenantId, deadlineMs: Date.now() + STEP_DEADLINE_MS, routes: pinnedRoutes(task) };
   }
 
   private async recall(task: ExecuteStepV1): Promise<ConversationMemory | undefined> {
@@ -166,6 +171,18 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
       model: result.model,
       usage: sumUsage([result]),
     };
+  }
+}
+
+/** The model chains pinned at workflow start (absent for workflows started before pins existed). */
+function pinnedRoutes(task: ExecuteStepV1): CompletionRequest['routes'] {
+  const raw = task.context.pins['modelRoutes'];
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as CompletionRequest['routes'];
+  } catch {
+    log.warn('unreadable modelRoutes pin ignored', { workflowId: task.workflowId });
+    return undefined;
   }
 }
 
