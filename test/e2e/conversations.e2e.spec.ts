@@ -160,3 +160,44 @@ describe('a model that plans badly', () => {
   });
 });
 
+
+describe('a model that invents facts', () => {
+  let provider: OpenAiTestServer;
+  let sut: SystemUnderTest;
+  let chat: ChatClient;
+  const today = new Date().toISOString().slice(0, 10);
+  beforeAll(async () => {
+    provider = await startOpenAiTestServer();
+    provider.script((req) => {
+      const tools = (req.body?.['tools'] as { function?: { name?: string } }[] | undefined) ?? [];
+      if (tools.some((t) => t.function?.name === 'submit_plan')) {
+        return { kind: 'tool', name: 'submit_plan', arguments: { intent: { intent: 'order_status', orderId: '1001' }, steps: [
+          { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] },
+          { id: 'compose', kind: 'compose', input: {}, dependsOn: ['lookup-order'] },
+          { id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] },
+        ] } };
+      }
+      // Every draft states a delivery date that no tool returned.
+      return { kind: 'text', text: `Order 1001 will be delivered on 2031-01-01 (checked ${today}).` };
+    });
+    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test' });
+    chat = await ChatClient.connect(sut.wsUrl);
+  });
+  afterAll(async () => {
+    chat?.close();
+    await sut?.stop();
+    await provider?.close();
+  });
+
+  it('is sent back for revision twice with the validator\'s reasons, then replaced by the safe answer', async () => {
+    const { workflowId, answer } = await chat.ask('Where is my order 1001?');
+    const revisions = chat.frames.filter((f) => f.type === 'revision' && f['workflowId'] === workflowId);
+    expect(revisions.map((f) => f['revision'])).toEqual([1, 2]);
+    expect(JSON.stringify(revisions[0]!['reasons'])).toMatch(/2031-01-01/);
+    expect(answer['validated']).toBe(false);
+    expect(answer['text']).not.toMatch(/2031/);
+    const composeCalls = provider.requests.filter((r) => !((r.body?.['tools'] as unknown[] | undefined) ?? []).length && r.path.includes('chat'));
+    expect(composeCalls).toHaveLength(3);
+    expect(JSON.stringify(composeCalls[2]!.body?.['messages'])).toMatch(/2031-01-01/); // the reasons reach the model
+  });
+});
