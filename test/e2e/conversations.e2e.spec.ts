@@ -37,6 +37,13 @@ describe('conversations', () => {
     const wf = await pollWorkflow(sut.gatewayUrl, second, (w) => w['status'] === 'completed');
     expect(wf['intent']).toEqual(expect.objectContaining({ intent: 'order_status', orderId: '1001' }));
 
+    // "And my other orders?" — the customer is known from the order discussed: their other orders.
+    const others = await chat.ask('And my other orders?', { sessionId });
+    expect(others.answer['text']).toMatch(/1003/);
+    expect(others.answer['text']).toMatch(/1005/);
+    expect(others.answer['text']).not.toMatch(/1001/);
+    expect(others.answer['validated']).toBe(true);
+
     // Another session does not share that memory: the same follow-up asks for the order number.
     const other = await chat.ask('And when will it arrive?');
     expect(other.answer['text']).not.toContain('1001');

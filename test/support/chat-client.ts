@@ -53,10 +53,10 @@ export class ChatClient {
   }
 
   /** Asks a question and collects everything until its answer (or error) arrives. */
-  async ask(question: string, opts: { requestId?: string; timeoutMs?: number } = {}): Promise<{ workflowId: string; requestId: string; tokens: Frame[]; steps: Frame[]; answer: Frame; ms: number }> {
+  async ask(question: string, opts: { requestId?: string; sessionId?: string; timeoutMs?: number } = {}): Promise<{ workflowId: string; requestId: string; tokens: Frame[]; steps: Frame[]; answer: Frame; ms: number }> {
     const from = this.frames.length;
     const started = Date.now();
-    this.send({ type: 'ask', question, ...(opts.requestId ? { requestId: opts.requestId } : {}) });
+    this.send({ type: 'ask', question, ...(opts.requestId ? { requestId: opts.requestId } : {}), ...(opts.sessionId ? { sessionId: opts.sessionId } : {}) });
     const accepted = await this.next((f) => f.type === 'accepted' || f.type === 'error', 10_000, from);
     if (accepted.type === 'error') throw new Error(`ask rejected: ${JSON.stringify(accepted)}`);
     const workflowId = accepted['workflowId'] as string;

@@ -13,13 +13,15 @@ const UNAVAILABLE_RETRY = 'Please try again in a few minutes.';
 const MAX_PASSAGE_CHARS = 700;
 
 type Fact = Record<string, unknown>;
-type Kind = 'order' | 'shipment' | 'estimate' | 'passages';
+type Kind = 'order' | 'shipment' | 'estimate' | 'passages' | 'orderList';
 
 interface Sorted {
   order?: Fact;
   shipment?: Fact;
   estimate?: Fact;
   passages?: Fact;
+  /** A customer's order list (customer.orders). */
+  orderList?: Fact;
   /** Failed steps whose kind could not be told from their id. */
   unknownFailures: number;
 }
@@ -45,7 +47,17 @@ export function composeAnswer(input: ComposeFacts): string {
   }
 }
 
+/** "Your other orders": a customer's order list, each order with its status and date placed. */
+function otherOrders(list: Fact): string {
+  const orders = (Array.isArray(list['orders']) ? list['orders'] : []).map(rec).filter((o): o is Fact => o !== undefined);
+  if (list['found'] === false) return 'I could not find your other orders. Could you tell me the order number you mean?';
+  if (orders.length === 0) return 'I found no other orders on your account.';
+  const parts = orders.map((o) => `order ${String(o['orderId'])} is ${String(o['status']).replace(/_/g, ' ')} (placed ${String(o['placedAt']).slice(0, 10)})`);
+  return `Your other ${orders.length === 1 ? 'order' : 'orders'}: ${parts.join('; ')}.`;
+}
+
 function orderStatus(intent: Fact, facts: Sorted): string {
+  if (facts.orderList) return otherOrders(facts.orderList);
   const askedFor = str(intent['orderId']);
   if (!askedFor && !facts.order && !facts.shipment) {
     return 'Could you tell me your order number? It is on your confirmation email, and with it I can check where your order is and when it should arrive.';
@@ -216,6 +228,7 @@ function sortFacts(facts: Record<string, unknown>): Sorted {
 
 /** Tells a fact's kind by its shape, falling back to its step id for failures and `found: false`. */
 function kindOf(id: string, fact: Fact): Kind | undefined {
+  if ('orders' in fact || (fact['found'] === false && 'customerId' in fact)) return 'orderList';
   if ('order' in fact) return 'order';
   if ('shipment' in fact) return 'shipment';
   if ('passages' in fact) return 'passages';

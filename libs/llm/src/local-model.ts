@@ -3,7 +3,7 @@ import { composeAnswer } from './local-compose';
 import { classifyIntent } from './local-intent';
 import { localPlanFor } from './local-plans';
 import { CompletionRequest, CompletionResult, LanguageModel, ModelInfo } from './port';
-import { parseFacts, parseLastOrder, parsePlanTools, RECORD_INTENT_TOOL, SUBMIT_PLAN_TOOL } from './prompts';
+import { parseCustomer, parseFacts, parseLastOrder, parsePlanTools, RECORD_INTENT_TOOL, SUBMIT_PLAN_TOOL } from './prompts';
 
 export const LOCAL_MODEL_INFO: ModelInfo = Object.freeze({
   provider: 'local',
@@ -59,7 +59,20 @@ export class LocalModel implements LanguageModel {
         const intent = !classified.orderId && lastOrder && refersBack && (classified.intent === 'order_status' || classified.intent === 'unknown')
           ? { ...classified, intent: 'order_status' as const, orderId: lastOrder }
           : classified;
-        const args = { intent: { ...intent }, steps: localPlanFor(intent, today, parsePlanTools(system)) };
+        const tools = parsePlanTools(system);
+        const customerId = parseCustomer(system);
+        // "And my other orders?": the customer's orders, leaving out the one already discussed.
+        const otherOrders = customerId && !classified.orderId && /\bother\s+orders?\b/i.test(question) && tools.includes('customer.orders');
+        const args = otherOrders
+          ? {
+            intent: { intent: 'order_status' as const },
+            steps: [
+              { id: 'customer-orders', kind: 'tool' as const, input: { tool: 'customer.orders', args: { customerId, excludeOrderId: lastOrder ?? null } }, dependsOn: [] },
+              { id: 'compose', kind: 'compose' as const, input: {}, dependsOn: ['customer-orders'] },
+              { id: 'validate', kind: 'validate' as const, input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] },
+            ],
+          }
+          : { intent: { ...intent }, steps: localPlanFor(intent, today, tools) };
         return {
           text: '',
           toolCalls: [{ name: SUBMIT_PLAN_TOOL, arguments: args }],

@@ -10,7 +10,7 @@ import { IntentArguments, PlanStep } from './prompts';
 export const LOCAL_PLAN_VERSION = 'plan-v1';
 
 /** The tools the templates call. */
-export const LOCAL_PLAN_TOOLS = ['order.lookup', 'shipment.track', 'delivery.estimate', 'product.search'] as const;
+export const LOCAL_PLAN_TOOLS = ['order.lookup', 'shipment.track', 'delivery.estimate', 'product.search', 'customer.orders'] as const;
 
 const compose = (dependsOn: string[]): PlanStep => ({ id: 'compose', kind: 'compose', input: {}, dependsOn });
 const validate = (): PlanStep => ({ id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] });

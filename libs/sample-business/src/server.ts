@@ -130,6 +130,16 @@ export async function startSampleBusiness(options: SampleBusinessOptions): Promi
       },
     },
     {
+      // A customer's orders as summaries (no personal data), newest first.
+      method: 'GET', template: '/customers/:id/orders',
+      handle: ({ params }) => {
+        const mine = [...orders.values()].filter((o) => o.customerId === params['id'])
+          .sort((a, b) => b.placedAt.localeCompare(a.placedAt))
+          .map((o) => ({ orderId: o.orderId, status: o.status, placedAt: o.placedAt, total: o.total, currency: o.currency }));
+        return mine.length ? reply(200, { customerId: params['id'], orders: mine }) : reply(404, { error: 'customer_not_found', customerId: params['id'] });
+      },
+    },
+    {
       method: 'GET', template: '/orders/:id/shipment',
       handle: ({ params }) => {
         const shipment = shipments.get(params['id']);

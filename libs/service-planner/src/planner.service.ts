@@ -98,8 +98,10 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
   private async recall(task: ExecuteStepV1): Promise<ConversationMemory | undefined> {
     if (!task.context.sessionId) return undefined;
     const context = await this.memory.recentContext(task.tenantId, task.context.sessionId, { maxTokens: MEMORY_TOKENS });
-    const lastOrderId = [...context.turns].reverse().map((t) => t.facts?.['orderId']).find((o): o is string => typeof o === 'string');
-    return { summary: context.summary, turns: context.turns.map((t) => ({ role: t.role, text: guardUntrustedText(t.text).text })), lastOrderId };
+    const newestFirst = [...context.turns].reverse();
+    const lastOrderId = newestFirst.map((t) => t.facts?.['orderId']).find((o): o is string => typeof o === 'string');
+    const customerId = newestFirst.map((t) => t.facts?.['customerId']).find((c): c is string => typeof c === 'string');
+    return { summary: context.summary, turns: context.turns.map((t) => ({ role: t.role, text: guardUntrustedText(t.text).text })), lastOrderId, customerId };
   }
 
   private async plan(task: ExecuteStepV1): Promise<StepOutcome> {

@@ -165,7 +165,7 @@ describe('the tool registry behind breakers', () => {
       expect(tools.status()).toEqual([{
         integration: 'business', baseUrl: `${stub.url}/`,
         circuit: expect.objectContaining({ state: 'open', opened: 1, refused: 2 }),
-        tools: ['order.lookup', 'shipment.track', 'delivery.estimate', 'refund.request', 'product.search'],
+        tools: ['order.lookup', 'customer.orders', 'shipment.track', 'delivery.estimate', 'refund.request', 'product.search'],
       }]);
     } finally {
       tools.close();

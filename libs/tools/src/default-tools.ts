@@ -13,6 +13,7 @@ export const ToolNames = {
   DeliveryEstimate: 'delivery.estimate',
   RefundRequest: 'refund.request',
   ProductSearch: 'product.search',
+  CustomerOrders: 'customer.orders',
 } as const;
 export type ToolName = (typeof ToolNames)[keyof typeof ToolNames];
 
@@ -70,6 +71,35 @@ const orderLookup: ToolDefinition<OrderArgs> = {
     const res = await http.get(`/orders/${encodeURIComponent(orderId)}`, { signal });
     if (res.status === 404) return { found: false, orderId };
     return { found: true, order: objectBody(res, ToolNames.OrderLookup) };
+  },
+};
+
+type CustomerOrdersArgs = {
+  customerId: string;
+  excludeOrderId?: string | null;
+};
+
+const customerOrders: ToolDefinition<CustomerOrdersArgs> = {
+  name: ToolNames.CustomerOrders,
+  description: "Lists a customer's orders (number, status, date placed, total), newest first, optionally leaving one order out — for \"my other orders\". Returns found: false for an unknown customer.",
+  argsSchema: {
+    type: 'object',
+    properties: {
+      customerId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,32}$', description: 'The customer id, e.g. "C-100".' },
+      excludeOrderId: { type: ['string', 'null'], pattern: '^[A-Za-z0-9-]{1,32}$', description: 'An order to leave out (the one already discussed).' },
+    },
+    required: ['customerId'],
+    additionalProperties: false,
+  },
+  timeoutMs: 5_000,
+  retry: READ_RETRY,
+  sideEffect: false,
+  async execute({ customerId, excludeOrderId }, { http, signal }) {
+    const res = await http.get(`/customers/${encodeURIComponent(customerId)}/orders`, { signal });
+    if (res.status === 404) return { found: false, customerId };
+    const body = objectBody(res, ToolNames.CustomerOrders);
+    const orders = Array.isArray(body['orders']) ? (body['orders'] as { orderId?: unknown }[]).filter((o) => o.orderId !== excludeOrderId) : [];
+    return { found: true, customerId, orders };
   },
 };
 
@@ -199,6 +229,7 @@ export function createDefaultTools(baseUrl: string, options: DefaultToolsOptions
   const http = new HttpConnector({ baseUrl, integration: 'business', maxSockets: options.maxSockets, circuitBreaker });
   return new ToolRegistry({ http, logger: options.logger, random: options.random })
     .register(orderLookup)
+    .register(customerOrders)
     .register(shipmentTrack)
     .register(deliveryEstimate)
     .register(refundRequest)

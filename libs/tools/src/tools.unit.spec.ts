@@ -39,7 +39,7 @@ describe('default tools over HTTP', () => {
   it('publishes each tool with its schema and whether it has side effects', () => {
     const listed = tools.list();
     expect(listed.map((t) => [t.name, t.sideEffect])).toEqual([
-      ['order.lookup', false], ['shipment.track', false], ['delivery.estimate', false], ['refund.request', true], ['product.search', false],
+      ['order.lookup', false], ['customer.orders', false], ['shipment.track', false], ['delivery.estimate', false], ['refund.request', true], ['product.search', false],
     ]);
     expect(listed[0].argsSchema).toMatchObject({ type: 'object', required: ['orderId'], properties: { orderId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,32}$' } } });
     expect(listed.every((t) => t.description.length > 20)).toBe(true);
