@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { ChatClient, pollWorkflow } from '../support/chat-client';
+import { kcatConsumeAll, kcatProduce, requireKcat, until } from '../support/kcat';
 import { SystemUnderTest } from '../support/system';
 
 /*
@@ -13,8 +13,7 @@ jest.setTimeout(240_000);
 let sut: SystemUnderTest;
 
 beforeAll(async () => {
-  const kcat = spawnSync('kcat', ['-V']);
-  if (kcat.error) throw new Error('kcat is required for this suite (Debian package kcat; scripts/tools.sh installs it) — it does not skip');
+  requireKcat();
   sut = await SystemUnderTest.start('distributed');
 });
 
@@ -22,32 +21,15 @@ afterAll(async () => {
   await sut?.stop();
 });
 
-function kcatProduce(topic: string, key: string, value: string): void {
-  execFileSync('kcat', ['-b', sut.kafkaBrokers, '-P', '-t', sut.namespace + topic, '-k', key], { input: value + '\n', timeout: 15_000 });
-}
 
-/** Every message currently on a topic, read with kcat (-J: key, payload, partition, offset). */
-function kcatConsumeAll(topic: string): { key: string | null; payload: string | null; partition: number; offset: number }[] {
-  const out = execFileSync('kcat', ['-b', sut.kafkaBrokers, '-C', '-t', sut.namespace + topic, '-o', 'beginning', '-e', '-J', '-q'], { timeout: 30_000 }).toString();
-  return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string | null; payload: string | null; partition: number; offset: number });
-}
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('intake topic, driven by kcat', () => {
   it('answers a SubmitRequest published by an outside Kafka client on the results topic', async () => {
     const requestId = `kcat-${Date.now()}`;
     const message = { type: 'SubmitRequest', version: 1, id: `ext-${requestId}`, data: { requestId, tenantId: 'public', question: 'Where is my order 1001 and can I get delivery by tomorrow?' } };
-    kcatProduce('flotilla.intake.v1', requestId, JSON.stringify(message));
-    const result = await until('RequestAnswered on the results topic', () => kcatConsumeAll('flotilla.results.v1')
+    kcatProduce(sut, 'flotilla.intake.v1', requestId, JSON.stringify(message));
+    const result = await until('RequestAnswered on the results topic', () => kcatConsumeAll(sut, 'flotilla.results.v1')
       .map((m) => JSON.parse(m.payload ?? '{}') as { type: string; data: Record<string, unknown> })
       .find((m) => m.type === 'RequestAnswered' && m.data['requestId'] === requestId));
     expect(result.data['status']).toBe('completed');
@@ -57,16 +39,16 @@ describe('intake topic, driven by kcat', () => {
 
   it('dead-letters a malformed intake message with its reason and keeps consuming', async () => {
     const badKey = `bad-${Date.now()}`;
-    kcatProduce('flotilla.intake.v1', badKey, '{"type":"SubmitRequest","version":1,"data":{"requestId":"x y","question":""}}');
+    kcatProduce(sut, 'flotilla.intake.v1', badKey, '{"type":"SubmitRequest","version":1,"data":{"requestId":"x y","question":""}}');
     const requestId = `after-bad-${Date.now()}`;
-    kcatProduce('flotilla.intake.v1', badKey, JSON.stringify({ type: 'SubmitRequest', version: 1, id: requestId, data: { requestId, tenantId: 'public', question: 'What is your warranty policy?' } }));
-    const dead = await until('a dead-letter record', () => kcatConsumeAll('flotilla.dlq.v1')
+    kcatProduce(sut, 'flotilla.intake.v1', badKey, JSON.stringify({ type: 'SubmitRequest', version: 1, id: requestId, data: { requestId, tenantId: 'public', question: 'What is your warranty policy?' } }));
+    const dead = await until('a dead-letter record', () => kcatConsumeAll(sut, 'flotilla.dlq.v1')
       .map((m) => JSON.parse(m.payload ?? '{}') as { data: Record<string, unknown> })
       .find((m) => m.data['sourceTopic'] === 'flotilla.intake.v1' && String(m.data['payload']).includes('x y')));
     expect(dead.data['errorCode']).toBe('INVALID_MESSAGE');
     expect(dead.data['reason']).toMatch(/requestId/);
     expect(dead.data['reason']).toMatch(/question/);
-    const next = await until('the next valid message answered', () => kcatConsumeAll('flotilla.results.v1')
+    const next = await until('the next valid message answered', () => kcatConsumeAll(sut, 'flotilla.results.v1')
       .map((m) => JSON.parse(m.payload ?? '{}') as { data: Record<string, unknown> })
       .find((m) => m.data['requestId'] === requestId));
     expect(next.data['status']).toBe('completed');

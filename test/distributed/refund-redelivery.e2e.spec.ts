@@ -1,7 +1,7 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { deriveId } from '@flotilla/common';
 import { ExecuteStepV1, Topics } from '@flotilla/contracts';
+import { kcatConsumeAll, kcatProduce, requireKcat, until } from '../support/kcat';
 import { SystemUnderTest } from '../support/system';
 
 /*
@@ -19,8 +19,7 @@ jest.setTimeout(240_000);
 let sut: SystemUnderTest;
 
 beforeAll(async () => {
-  const kcat = spawnSync('kcat', ['-V']);
-  if (kcat.error) throw new Error('kcat is required for this suite (Debian package kcat; scripts/tools.sh installs it) — it does not skip');
+  requireKcat();
   sut = await SystemUnderTest.start('distributed');
 });
 
@@ -28,30 +27,9 @@ afterAll(async () => {
   await sut?.stop();
 });
 
-function kcatProduce(topic: string, key: string, value: string): void {
-  execFileSync('kcat', ['-b', sut.kafkaBrokers, '-P', '-t', sut.namespace + topic, '-k', key], { input: value + '\n', timeout: 15_000 });
-}
 
-interface Consumed {
-  payload: string | null;
-  partition: number;
-  offset: number;
-}
 
-function kcatConsumeAll(topic: string): Consumed[] {
-  const out = execFileSync('kcat', ['-b', sut.kafkaBrokers, '-C', '-t', sut.namespace + topic, '-o', 'beginning', '-e', '-J', '-q'], { timeout: 30_000 }).toString();
-  return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Consumed);
-}
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 interface BusinessStats {
   refundsCreated: number;
@@ -71,7 +49,7 @@ interface StepResult {
 
 /** The step results the agents reported for one workflow, in log order. */
 function resultsFor(workflowId: string): StepResult[] {
-  return kcatConsumeAll(Topics.stepResults.name)
+  return kcatConsumeAll(sut, Topics.stepResults.name)
     .map((m) => ({ ...(JSON.parse(m.payload ?? '{}') as Omit<StepResult, 'offset' | 'partition'>), offset: m.offset, partition: m.partition }))
     .filter((r) => r.data?.workflowId === workflowId)
     .sort((a, b) => a.partition - b.partition || a.offset - b.offset);
@@ -105,9 +83,9 @@ describe('refund.request under redelivery', () => {
     const before = await businessStats();
 
     const first = refundTask(workflowId, stepId, 1);
-    kcatProduce(Topics.toolTasks.name, workflowId, first.wire);
-    kcatProduce(Topics.toolTasks.name, workflowId, first.wire); // the very same message again: a redelivery
-    kcatProduce(Topics.toolTasks.name, workflowId, refundTask(workflowId, stepId, 2).wire); // the coordinator's retry of the step
+    kcatProduce(sut, Topics.toolTasks.name, workflowId, first.wire);
+    kcatProduce(sut, Topics.toolTasks.name, workflowId, first.wire); // the very same message again: a redelivery
+    kcatProduce(sut, Topics.toolTasks.name, workflowId, refundTask(workflowId, stepId, 2).wire); // the coordinator's retry of the step
 
     const results = await until('the tool agent to report all three deliveries', () => {
       const r = resultsFor(workflowId);
@@ -132,7 +110,7 @@ describe('refund.request under redelivery', () => {
   it('still refunds a different workflow that asks for the same refund: the key is per workflow and step', async () => {
     const before = await businessStats();
     const workflowId = `wf_refund_${randomBytes(6).toString('hex')}`;
-    kcatProduce(Topics.toolTasks.name, workflowId, refundTask(workflowId, 'request-refund', 1).wire);
+    kcatProduce(sut, Topics.toolTasks.name, workflowId, refundTask(workflowId, 'request-refund', 1).wire);
     const [result] = await until('the tool agent to report the refund', () => {
       const r = resultsFor(workflowId);
       return r.length >= 1 ? r : undefined;
