@@ -20,7 +20,7 @@ module.exports = {
     // Real Qdrant: run only where QDRANT_URL points at one (none is available offline here).
     { ...base, displayName: 'qdrant', testMatch: ['<rootDir>/libs/**/*.qdrant.spec.ts'] },
     { ...base, displayName: 'deploy', testMatch: ['<rootDir>/test/deploy/**/*.deploy.spec.ts'] },
-    { ...base, displayName: 'e2e-embedded', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-embedded.ts'] },
+    { ...base, displayName: 'e2e-embedded', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts', '<rootDir>/test/fuzz/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-embedded.ts'] },
     { ...base, displayName: 'e2e-distributed', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts', '<rootDir>/test/distributed/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-distributed.ts'] },
   ],
 };

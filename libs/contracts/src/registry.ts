@@ -52,6 +52,24 @@ export function defineTopic<const TDefs extends readonly MessageDef<string, obje
 
 export type DecodeResult<M> = { ok: true; message: M } | { ok: false; error: FlotillaError };
 
+/**
+ * The deepest JSON nesting any contract accepts. class-transformer and class-validator recurse, so
+ * a few kilobytes of `[[[…]]]` would otherwise exhaust the stack (found by the fuzz suite).
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `limit` — checked iteratively, never recursively. */
+export function exceedsDepth(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** The largest payload a consumer will parse; bigger ones are dead-lettered unread. */
 export const MAX_MESSAGE_BYTES = 1_000_000;
 
@@ -69,6 +87,9 @@ function flatten(errors: ValidationError[], prefix = ''): FieldError[] {
 export function validateData<T extends object>(schema: ClassConstructor<T>, data: unknown): { ok: true; value: T } | { ok: false; fields: FieldError[] } {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, fields: [{ field: 'data', reasons: ['data must be an object'] }] };
+  }
+  if (exceedsDepth(data, MAX_JSON_DEPTH)) {
+    return { ok: false, fields: [{ field: 'data', reasons: [`nested deeper than ${MAX_JSON_DEPTH} levels`] }] };
   }
   const instance = plainToInstance(schema, data);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });

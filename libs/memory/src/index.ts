@@ -23,6 +23,13 @@ export { startIdlePurge } from './idle-purge';
 export { CounterStore, CounterStoreOptions, ManagedCounterStore } from './counter-store';
 export { MongoCounterStore } from './mongo-counter-store';
 export { SqliteCounterStore } from './sqlite-counter-store';
+export * from './dead-letter-store';
+export { MongoDeadLetterStore } from './mongo-dead-letter-store';
+export { SqliteDeadLetterStore } from './sqlite-dead-letter-store';
+export * from './audit-log';
+export { MongoAuditLog } from './mongo-audit-log';
+export { SqliteAuditLog } from './sqlite-audit-log';
+export { createAuditLog, createDeadLetterStore } from './review-factories';
 
 const embeddedFile = (config: FlotillaConfig): string => join(config.FLOTILLA_DATA_DIR, 'flotilla.db');
 

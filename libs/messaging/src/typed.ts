@@ -1,4 +1,4 @@
-import { createLogger, FlotillaError, Logger, newId } from '@flotilla/common';
+import { createLogger, ErrorCode, FlotillaError, Logger, newId } from '@flotilla/common';
 import {
   decode, DeadLetterRecordedV1, encode, Envelope, Headers, MessageDef, MessageOf, Messages, Metadata, TopicDef, Topics,
 } from '@flotilla/contracts';
@@ -86,7 +86,13 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
   const handler = async (raw: IncomingMessage): Promise<void> => {
     const bound = byTopic.get(raw.topic);
     if (!bound) throw new Error(`no handler for topic ${raw.topic}`);
-    const decoded = decode(bound.topic, raw.value);
+    let decoded: ReturnType<typeof decode>;
+    try {
+      decoded = decode(bound.topic, raw.value);
+    } catch (err) {
+      // The decoder must not throw, but if it ever does the message is poison, not a reason to stall.
+      decoded = { ok: false, error: new FlotillaError(ErrorCode.InvalidMessage, `message could not be decoded: ${(err as Error).message}`, { retryable: false }) };
+    }
     if (!decoded.ok) {
       logger.warn('invalid message dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: decoded.error.message });
       await bus.publish([deadLetter(raw, options.groupId, decoded.error, 1)]);

@@ -99,7 +99,15 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         send({ type: 'error', code: 'UNKNOWN_FRAME', message: `unknown frame type ${JSON.stringify(type)}; expected "ask" or "ping"` });
         return;
       }
-      const checked = validateData(AskFrame, frame);
+      let checked: ReturnType<typeof validateData<AskFrame>>;
+      try {
+        checked = validateData(AskFrame, frame);
+      } catch (err) {
+        // A frame must never take the process down: whatever the validator chokes on is invalid.
+        log.warn('ask frame could not be validated', { err });
+        send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid ask frame' });
+        return;
+      }
       if (!checked.ok) {
         send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid ask frame', fields: checked.fields });
         return;

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { createConversationStore, createWorkflowViewStore } from '@flotilla/memory';
+import { createAuditLog, createConversationStore, createDeadLetterStore, createWorkflowViewStore } from '@flotilla/memory';
 import { CONFIG } from '@flotilla/platform';
 import { Admission } from './admission';
 import { ChatServer } from './chat.server';
@@ -11,10 +11,14 @@ import { CONVERSATIONS, VIEW_STORE } from './tokens';
 import { UsageController, WorkflowsController } from './workflows.controller';
 import { ChatPageController } from './chat-page.controller';
 import { PreferencesController } from './preferences.controller';
+import { AuditTrail } from './audit-trail';
+import { DeadLetterController } from './dlq.controller';
+import { DeadLetterProjector } from './dlq.projector';
+import { AUDIT_LOG, DEAD_LETTERS } from './review.tokens';
 
 /** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
 @Module({
-  controllers: [WorkflowsController, UsageController, PreferencesController, ChatPageController],
+  controllers: [WorkflowsController, UsageController, PreferencesController, ChatPageController, DeadLetterController],
   providers: [
     {
       provide: VIEW_STORE,
@@ -34,6 +38,26 @@ import { PreferencesController } from './preferences.controller';
         return store;
       },
     },
+    {
+      provide: DEAD_LETTERS,
+      inject: [CONFIG],
+      useFactory: async (config: FlotillaConfig) => {
+        const store = createDeadLetterStore(config);
+        await store.init();
+        return store;
+      },
+    },
+    {
+      provide: AUDIT_LOG,
+      inject: [CONFIG],
+      useFactory: async (config: FlotillaConfig) => {
+        const log = createAuditLog(config);
+        await log.init();
+        return log;
+      },
+    },
+    AuditTrail,
+    DeadLetterProjector,
     Admission,
     Submissions,
     LiveUpdates,

@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { FieldError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
+import { exceedsDepth, MAX_JSON_DEPTH } from '@flotilla/contracts';
 
 function flatten(errors: ValidationError[], prefix = ''): FieldError[] {
   return errors.flatMap((e) => {
@@ -25,6 +26,14 @@ export function validationFailed(fields: FieldError[]): BadRequestException {
 export function configureGatewayHttp(app: INestApplication, config: FlotillaConfig): void {
   const express = app as NestExpressApplication;
   express.useBodyParser('json', { limit: config.MAX_REQUEST_BYTES });
+  // Deep nesting is refused before any validator recurses into it.
+  express.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.body !== undefined && exceedsDepth(req.body, MAX_JSON_DEPTH)) {
+      res.status(400).json({ statusCode: 400, error: 'Bad Request', message: 'validation failed', fields: [{ field: 'body', reasons: [`nested deeper than ${MAX_JSON_DEPTH} levels`] }] });
+      return;
+    }
+    next();
+  });
   express.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
     if (!err) return next();
     if (err.type === 'entity.too.large' || err.status === 413) {

@@ -5,6 +5,7 @@ import { WorkflowViewStore } from '@flotilla/memory';
 import { MessageBus, outgoing } from '@flotilla/messaging';
 import { BUS } from '@flotilla/platform';
 import { workflowIdFor } from '@flotilla/workflow';
+import { AuditTrail } from './audit-trail';
 import { VIEW_STORE } from './tokens';
 
 export interface Submission {
@@ -27,6 +28,7 @@ export class Submissions {
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
     @Inject(VIEW_STORE) private readonly views: WorkflowViewStore,
+    private readonly audit: AuditTrail,
   ) {}
 
   workflowIdOf(tenantId: string, requestId: string): string {
@@ -41,6 +43,7 @@ export class Submissions {
     };
     await this.views.recordAccepted({ workflowId, tenantId: s.tenantId, requestId, question: s.question, acceptedAt: new Date().toISOString() });
     await this.bus.publish([outgoing(Topics.intake, Messages.SubmitRequest, requestId, data, { tenantId: s.tenantId, workflowId })]);
+    await this.audit.workflowSubmitted({ tenantId: s.tenantId, workflowId, requestId, channel: s.channel });
     return { workflowId, requestId };
   }
 }
