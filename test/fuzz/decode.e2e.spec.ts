@@ -15,7 +15,8 @@ import { connectBus, consume, EmbeddedMessageBus, IncomingMessage, on, outgoing,
  */
 jest.setTimeout(60_000);
 
-const SEED = process.env['FUZZ_SEED'] ? Number(process.env['FUZZ_SEED']) : Date.now() ^ (Math.random() * 0x7fffffff);
+// CI replays one fixed seed (a landing must not depend on luck); elsewhere every run explores new inputs.
+const SEED = process.env['FUZZ_SEED'] ? Number(process.env['FUZZ_SEED']) : process.env['CI'] ? 20261121 : Date.now() ^ (Math.random() * 0x7fffffff);
 const params = (numRuns: number): fc.Parameters<unknown> => ({ seed: SEED, numRuns, endOnFailure: true });
 
 // ---- generators -------------------------------------------------------------------------------

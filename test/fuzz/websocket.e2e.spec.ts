@@ -12,7 +12,8 @@ import { SystemUnderTest } from '../support/system';
  */
 jest.setTimeout(120_000);
 
-const SEED = process.env['FUZZ_SEED'] ? Number(process.env['FUZZ_SEED']) : Date.now() ^ (Math.random() * 0x7fffffff);
+// CI replays one fixed seed (a landing must not depend on luck); elsewhere every run explores new inputs.
+const SEED = process.env['FUZZ_SEED'] ? Number(process.env['FUZZ_SEED']) : process.env['CI'] ? 20261121 : Date.now() ^ (Math.random() * 0x7fffffff);
 const MAX_REQUEST_BYTES = 65_536;
 /** Deeper nesting inside an `ask` hits a known bug (see the `it.failing` below). */
 const MAX_FUZZ_DEPTH = 1000;
@@ -28,7 +29,8 @@ afterAll(async () => {
 });
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-const isId = (v: unknown): boolean => v === undefined || (typeof v === 'string' && ID.test(v));
+// Optional fields may be absent or null (class-validator's @IsOptional treats null as absent).
+const isId = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'string' && ID.test(v));
 
 /** True when the gateway would treat this text frame as valid (pong or accepted) — not fuzz input. */
 function wouldBeValid(text: string): boolean {
