@@ -1,4 +1,4 @@
-import { OpenAiTestServer, serverError, startOpenAiTestServer } from '../../libs/llm/src/testing/openai-test-server';
+import { OpenAiTestServer, RecordedRequest, ScriptedResponse, serverError, startOpenAiTestServer } from '../../libs/llm/src/testing/openai-test-server';
 import { ChatClient, pollWorkflow } from '../support/chat-client';
 import { Mode, SystemUnderTest } from '../support/system';
 
@@ -81,85 +81,80 @@ describe('conversations', () => {
   });
 });
 
-describe('a provider outage', () => {
-  let provider: OpenAiTestServer;
-  let sut: SystemUnderTest;
-  let chat: ChatClient;
+/** Whether a request to the provider is a planning call (it offers `submit_plan`). */
+function isPlanCall(req: RecordedRequest): boolean {
+  return ((req.body?.['tools'] as { function?: { name?: string } }[] | undefined) ?? []).some((t) => t.function?.name === 'submit_plan');
+}
+
+/**
+ * For one describe block: the system configured with a local OpenAI-compatible "provider" that
+ * answers every call with `script`. The returned object is filled in before the first test.
+ */
+function withScriptedProvider(script: (req: RecordedRequest) => ScriptedResponse, env: Record<string, string> = {}): { provider: OpenAiTestServer; sut: SystemUnderTest; chat: ChatClient } {
+  const ctx = {} as { provider: OpenAiTestServer; sut: SystemUnderTest; chat: ChatClient };
   beforeAll(async () => {
-    provider = await startOpenAiTestServer();
-    provider.script(() => serverError(503));
-    sut = await SystemUnderTest.start(mode, {
-      OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test',
-      // Small enough that the first workflow spends the tenant's whole day.
-      TENANT_DAILY_TOKEN_BUDGET: '100',
-    });
-    chat = await ChatClient.connect(sut.wsUrl);
+    ctx.provider = await startOpenAiTestServer();
+    ctx.provider.script(script);
+    ctx.sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: ctx.provider.url, OPENAI_MODEL: 'gpt-test', ...env });
+    ctx.chat = await ChatClient.connect(ctx.sut.wsUrl);
   });
   afterAll(async () => {
-    chat?.close();
-    await sut?.stop();
-    await provider?.close();
+    ctx.chat?.close();
+    await ctx.sut?.stop();
+    await ctx.provider?.close();
   });
+  return ctx;
+}
+
+describe('a provider outage', () => {
+  // Small enough that the first workflow spends the tenant's whole day.
+  const ctx = withScriptedProvider(() => serverError(503), { TENANT_DAILY_TOKEN_BUDGET: '100' });
 
   it('is answered by the fallback model, and the provider was really tried', async () => {
-    const { answer } = await chat.ask('Where is my order 1001 and can I get delivery by tomorrow?');
-    if (answer.type !== 'answer') throw new Error(`${JSON.stringify(answer)}\n${sut.logs('flotilla').slice(-3000)}`);
+    const { answer } = await ctx.chat.ask('Where is my order 1001 and can I get delivery by tomorrow?');
+    if (answer.type !== 'answer') throw new Error(`${JSON.stringify(answer)}\n${ctx.sut.logs('flotilla').slice(-3000)}`);
     expect(answer['text']).toEqual(expect.stringContaining('1001'));
     expect((answer['model'] as { provider: string }).provider).toBe('local');
-    expect(provider.requests.length).toBeGreaterThan(0);
+    expect(ctx.provider.requests.length).toBeGreaterThan(0);
     if (mode === 'embedded') {
       // The operators' view: the failing model's breaker and the local fallback, per model.
-      const models = (await (await fetch(`${sut.gatewayUrl}/v1/models`)).json()) as { models: { model: string; breaker: string }[] };
+      const models = (await (await fetch(`${ctx.sut.gatewayUrl}/v1/models`)).json()) as { models: { model: string; breaker: string }[] };
       expect(models.models.map((m) => m.model)).toEqual(expect.arrayContaining(['gpt-test', 'local']));
     }
-    const usage = (await (await fetch(`${sut.gatewayUrl}/v1/usage`)).json()) as { tokensToday: number; dailyLimit: number };
+    const usage = (await (await fetch(`${ctx.sut.gatewayUrl}/v1/usage`)).json()) as { tokensToday: number; dailyLimit: number };
     expect(usage.tokensToday).toBeGreaterThan(0);
     expect(usage.dailyLimit).toBe(100);
   });
 
   it('refuses a tenant over its daily token budget with 429 and Retry-After, on REST and WebSocket, and keeps serving others', async () => {
-    const r = await fetch(`${sut.gatewayUrl}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question: 'Where is my order 1002?' }) });
+    const r = await fetch(`${ctx.sut.gatewayUrl}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question: 'Where is my order 1002?' }) });
     expect(r.status).toBe(429);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await r.json()) as { code: string }).code).toBe('TENANT_TOKEN_BUDGET');
-    const from = chat.frames.length;
-    chat.send({ type: 'ask', question: 'Where is my order 1002?' });
-    expect((await chat.next((f) => f.type === 'error', 10_000, from))['code']).toBe('TENANT_TOKEN_BUDGET');
-    const other = await fetch(`${sut.gatewayUrl}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': 'another-tenant' }, body: JSON.stringify({ question: 'hello' }) });
+    const from = ctx.chat.frames.length;
+    ctx.chat.send({ type: 'ask', question: 'Where is my order 1002?' });
+    expect((await ctx.chat.next((f) => f.type === 'error', 10_000, from))['code']).toBe('TENANT_TOKEN_BUDGET');
+    const other = await fetch(`${ctx.sut.gatewayUrl}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': 'another-tenant' }, body: JSON.stringify({ question: 'hello' }) });
     expect(other.status).toBe(202);
   });
 });
 
 describe('a model that plans badly', () => {
-  let provider: OpenAiTestServer;
-  let sut: SystemUnderTest;
-  let chat: ChatClient;
-  beforeAll(async () => {
-    provider = await startOpenAiTestServer();
-    // Every plan is invalid (a cycle, no compose); compose calls get a real streamed text answer.
-    provider.script((req) => {
-      const tools = (req.body?.['tools'] as { function?: { name?: string } }[] | undefined) ?? [];
-      if (tools.some((t) => t.function?.name === 'submit_plan')) {
-        return { kind: 'tool', name: 'submit_plan', arguments: { intent: { intent: 'order_status', orderId: '1001' }, steps: [{ id: 'a', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: ['b'] }, { id: 'b', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: ['a'] }] } };
-      }
-      return { kind: 'text', text: 'I can help with your orders and their delivery, and with questions about returns and warranty.' };
-    });
-    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test' });
-    chat = await ChatClient.connect(sut.wsUrl);
-  });
-  afterAll(async () => {
-    chat?.close();
-    await sut?.stop();
-    await provider?.close();
+  // Every plan is invalid (a cycle, no compose); compose calls get a real streamed text answer.
+  const ctx = withScriptedProvider((req) => {
+    if (isPlanCall(req)) {
+      return { kind: 'tool', name: 'submit_plan', arguments: { intent: { intent: 'order_status', orderId: '1001' }, steps: [{ id: 'a', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: ['b'] }, { id: 'b', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: ['a'] }] } };
+    }
+    return { kind: 'text', text: 'I can help with your orders and their delivery, and with questions about returns and warranty.' };
   });
 
   it('gets one retry with the problems, then the safe plan — and the answer says what it can do instead of guessing', async () => {
-    const { workflowId, answer } = await chat.ask('Where is my order 1001?');
+    const { workflowId, answer } = await ctx.chat.ask('Where is my order 1001?');
     expect(answer.type).toBe('answer');
-    const planCalls = provider.requests.filter((r) => ((r.body?.['tools'] as { function?: { name?: string } }[] | undefined) ?? []).some((t) => t.function?.name === 'submit_plan'));
+    const planCalls = ctx.provider.requests.filter(isPlanCall);
     expect(planCalls).toHaveLength(2);
     expect(JSON.stringify(planCalls[1]!.body?.['messages'])).toMatch(/previous plan was rejected/);
-    const wf = await pollWorkflow(sut.gatewayUrl, workflowId, (w) => w['status'] === 'completed' && (w['events'] as { type: string }[]).some((e) => e.type === 'WorkflowCompleted'));
+    const wf = await pollWorkflow(ctx.sut.gatewayUrl, workflowId, (w) => w['status'] === 'completed' && (w['events'] as { type: string }[]).some((e) => e.type === 'WorkflowCompleted'));
     const accepted = (wf['events'] as { type: string; data: Record<string, unknown> }[]).find((e) => e.type === 'PlanAccepted')!;
     expect(accepted.data['planVersion']).toBe('safe-v1');
     expect(accepted.data['replacedBecause']).toEqual(expect.any(String));
@@ -169,41 +164,27 @@ describe('a model that plans badly', () => {
 
 
 describe('a model that invents facts', () => {
-  let provider: OpenAiTestServer;
-  let sut: SystemUnderTest;
-  let chat: ChatClient;
   const today = new Date().toISOString().slice(0, 10);
-  beforeAll(async () => {
-    provider = await startOpenAiTestServer();
-    provider.script((req) => {
-      const tools = (req.body?.['tools'] as { function?: { name?: string } }[] | undefined) ?? [];
-      if (tools.some((t) => t.function?.name === 'submit_plan')) {
-        return { kind: 'tool', name: 'submit_plan', arguments: { intent: { intent: 'order_status', orderId: '1001' }, steps: [
-          { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] },
-          { id: 'compose', kind: 'compose', input: {}, dependsOn: ['lookup-order'] },
-          { id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] },
-        ] } };
-      }
-      // Every draft states a delivery date that no tool returned.
-      return { kind: 'text', text: `Order 1001 will be delivered on 2031-01-01 (checked ${today}).` };
-    });
-    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test' });
-    chat = await ChatClient.connect(sut.wsUrl);
-  });
-  afterAll(async () => {
-    chat?.close();
-    await sut?.stop();
-    await provider?.close();
+  const ctx = withScriptedProvider((req) => {
+    if (isPlanCall(req)) {
+      return { kind: 'tool', name: 'submit_plan', arguments: { intent: { intent: 'order_status', orderId: '1001' }, steps: [
+        { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] },
+        { id: 'compose', kind: 'compose', input: {}, dependsOn: ['lookup-order'] },
+        { id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] },
+      ] } };
+    }
+    // Every draft states a delivery date that no tool returned.
+    return { kind: 'text', text: `Order 1001 will be delivered on 2031-01-01 (checked ${today}).` };
   });
 
   it('is sent back for revision twice with the validator\'s reasons, then replaced by the safe answer', async () => {
-    const { workflowId, answer } = await chat.ask('Where is my order 1001?');
-    const revisions = chat.frames.filter((f) => f.type === 'revision' && f['workflowId'] === workflowId);
+    const { workflowId, answer } = await ctx.chat.ask('Where is my order 1001?');
+    const revisions = ctx.chat.frames.filter((f) => f.type === 'revision' && f['workflowId'] === workflowId);
     expect(revisions.map((f) => f['revision'])).toEqual([1, 2]);
     expect(JSON.stringify(revisions[0]!['reasons'])).toMatch(/2031-01-01/);
     expect(answer['validated']).toBe(false);
     expect(answer['text']).not.toMatch(/2031/);
-    const composeCalls = provider.requests.filter((r) => !((r.body?.['tools'] as unknown[] | undefined) ?? []).length && r.path.includes('chat'));
+    const composeCalls = ctx.provider.requests.filter((r) => !((r.body?.['tools'] as unknown[] | undefined) ?? []).length && r.path.includes('chat'));
     expect(composeCalls).toHaveLength(3);
     expect(JSON.stringify(composeCalls[2]!.body?.['messages'])).toMatch(/2031-01-01/); // the reasons reach the model
   });

@@ -6,7 +6,8 @@ import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, Readiness } from '@flotilla/platform';
 import { FlotillaConfig } from '@flotilla/config';
 import { CONVERSATIONS, VIEW_STORE } from './tokens';
-import { DomainEvent, evolve, initialState } from '@flotilla/workflow';
+import { DomainEvent, evolve } from '@flotilla/workflow';
+import { foldStored } from './workflow-view';
 
 const log = createLogger({ service: 'gateway', component: 'projector' });
 
@@ -64,7 +65,7 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
   private async remember(workflowId: string, tenantId: string, completed: DomainEvent): Promise<void> {
     const loaded = await this.store.load(workflowId, tenantId);
     if (!loaded) return;
-    const state = evolve(loaded.events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState()), completed);
+    const state = evolve(foldStored(loaded.events), completed);
     if (!state.sessionId || state.status !== 'completed' || !state.answer) return;
     const facts: Record<string, unknown> = { ...(state.intent ?? {}) };
     const order = state.steps['lookup-order']?.output?.['order'] as { orderId?: string; customerId?: string } | undefined;

@@ -23,12 +23,17 @@ export interface WorkflowView {
   events: { sequence: number; type: string; version: number; id: string; occurredAt: string; data: unknown }[];
 }
 
+/** The state a workflow's stored events fold to. */
+export function foldStored(events: readonly StoredEvent[]): WorkflowState {
+  return events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState());
+}
+
 export function toWorkflowView(
   workflowId: string,
   tenantId: string,
   loaded: { accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] },
 ): WorkflowView {
-  const state: WorkflowState = loaded.events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as DomainEvent), initialState());
+  const state = foldStored(loaded.events);
   return {
     workflowId,
     requestId: state.requestId || loaded.accepted?.requestId || '',
