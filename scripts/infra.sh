@@ -149,6 +149,14 @@ pid_alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"
 }
 
+# While a server is starting, its pid may still show the forking shell's command line (between
+# fork and exec), so the wait loops only ask whether the process exists at all.
+pid_exists() {
+  local pid
+  pid="$(cat "$1" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
 kafka_alive() { pid_alive "$K_PID" "$K_PROPS"; }
 ferret_alive() { pid_alive "$F_PID" "file:$F_DATA/"; }
 kafka_ready() { grep -qF "$K_READY_LINE" "$K_LOG" 2>/dev/null && kafka_probe; }
@@ -331,7 +339,7 @@ launch_kafka() {
 wait_kafka() {
   local t0=$SECONDS deadline=$((SECONDS + READY_TIMEOUT))
   while :; do
-    if ! kafka_alive; then
+    if ! pid_exists "$K_PID"; then
       show_tail "$K_LOG" "$K_OUT"
       die "kafka: the broker exited during startup (logs: $K_LOGS)"
     fi
@@ -376,7 +384,7 @@ launch_ferret() {
 wait_ferret() {
   local t0=$SECONDS deadline=$((SECONDS + READY_TIMEOUT))
   while :; do
-    if ! ferret_alive; then
+    if ! pid_exists "$F_PID"; then
       show_tail "$F_LOG"
       die "ferretdb: exited during startup (log: $F_LOG)"
     fi
