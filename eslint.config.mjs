@@ -11,9 +11,10 @@ const OWNED = {
   mongodb: 'memory',
   '@qdrant/js-client-rest': 'retrieval',
   'better-sqlite3': 'embedded-db',
+  jose: 'auth',
 };
 const ALL_OWNED = Object.keys(OWNED);
-const LIBS = ['common', 'config', 'contracts', 'guardrails', 'embedded-db', 'messaging', 'workflow', 'llm', 'memory', 'retrieval', 'tools', 'platform', 'sample-business',
+const LIBS = ['common', 'config', 'contracts', 'guardrails', 'embedded-db', 'messaging', 'workflow', 'llm', 'memory', 'retrieval', 'tools', 'auth', 'platform', 'sample-business',
   'service-gateway', 'service-coordinator', 'service-planner', 'service-retriever', 'service-tool', 'service-validator'];
 
 const depConstraints = [
