@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { EmbeddedDb, openEmbeddedDb } from '@flotilla/embedded-db';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
-import { IncomingMessage, MessageBus, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import { DeferDelivery, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 import { partitionFor } from './partitioner';
 
 interface Row {
@@ -65,8 +65,14 @@ export class EmbeddedMessageBus implements MessageBus {
   }
 
   async publish(messages: OutgoingMessage[]): Promise<void> {
+    await this.publishAndCommit(messages, []);
+  }
+
+  /** Messages and offsets in one SQLite transaction: both are written, or neither. */
+  async publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void> {
     if (!this.connected) throw new FlotillaError(ErrorCode.DependencyUnavailable, 'embedded bus is not connected');
     const insert = this.db.prepare('INSERT INTO log_messages (topic, partition, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const commit = this.db.prepare('INSERT INTO log_offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset');
     // Offsets are assigned in a scratch map and published to `nextOffset` only after the commit, so
     // a failed batch (unknown topic, disk error) leaves no gap and no phantom offset behind.
     const assigned = new Map<string, number>();
@@ -79,10 +85,22 @@ export class EmbeddedMessageBus implements MessageBus {
         insert.run(m.topic, partition, offset, m.key, typeof m.value === 'string' ? Buffer.from(m.value) : m.value, JSON.stringify(m.headers ?? {}), now);
         assigned.set(tp, offset + 1);
       }
+      const furthest = new Map<string, OffsetCommit>();
+      for (const o of offsets) {
+        const k = `${o.groupId}\u0000${o.topic}\u0000${o.partition}`;
+        const prev = furthest.get(k);
+        if (!prev || BigInt(prev.offset) < BigInt(o.offset)) furthest.set(k, o);
+      }
+      for (const o of furthest.values()) commit.run(o.groupId, o.topic, o.partition, Number(o.offset));
     })();
     for (const [tp, next] of assigned) this.nextOffset.set(tp, next);
     const touched = assigned.keys();
     for (const tp of touched) this.appended.emit(tp);
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    const rows = this.db.prepare('SELECT partition, offset FROM log_offsets WHERE grp = ? AND topic = ?').all(groupId, topic) as { partition: number; offset: number }[];
+    return new Map(rows.map((r) => [r.partition, BigInt(r.offset)]));
   }
 
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
@@ -98,11 +116,22 @@ export class EmbeddedMessageBus implements MessageBus {
     let stopping = false;
     const loops: Promise<void>[] = [];
     const wakers = new Set<() => void>();
+    const autoCommit = options.autoCommit ?? true;
+    const pauseFor = (ms: number): Promise<void> => new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(1, ms));
+      wakers.add(wake);
+    });
 
     const runPartition = async (topic: string, partition: number): Promise<void> => {
       const tp = `${topic}/${partition}`;
       const committed = getCommitted.get(options.groupId, topic, partition) as { offset: number } | undefined;
-      let position = committed?.offset ?? (options.fromBeginning ? 0 : (this.nextOffset.get(tp) ?? 0));
+      const startAt = options.startAt?.[topic]?.[partition];
+      let position = committed?.offset ?? (startAt !== undefined ? Number(startAt) : options.fromBeginning ? 0 : (this.nextOffset.get(tp) ?? 0));
       if (!committed) commit.run(options.groupId, topic, partition, position);
       while (!stopping) {
         const rows = select.all(topic, partition, position) as Row[];
@@ -129,13 +158,18 @@ export class EmbeddedMessageBus implements MessageBus {
           try {
             await options.handler(message);
           } catch (err) {
+            if (err instanceof DeferDelivery) {
+              // Only this partition waits (each has its own loop); stop() cuts the wait short.
+              await pauseFor(err.ms);
+              break;
+            }
             // Like a Kafka consumer that fails a message: do not commit, back off, and fetch it again.
             log.error('handler failed; message will be redelivered', { groupId: options.groupId, topic, partition, offset: row.offset, err });
-            await new Promise((r) => setTimeout(r, 500));
+            await pauseFor(500);
             break;
           }
           position = row.offset + 1;
-          commit.run(options.groupId, topic, partition, position);
+          if (autoCommit) commit.run(options.groupId, topic, partition, position);
         }
       }
     };

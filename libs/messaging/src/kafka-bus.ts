@@ -1,18 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import type { ConnectionOptions } from 'node:tls';
 import { Admin, Consumer, Kafka, KafkaConfig, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
-import { IncomingMessage, MessageBus, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import { DeferDelivery, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 
 export interface KafkaBusOptions {
   brokers: string[];
   clientId: string;
-  ssl?: boolean;
+  /** TLS to the brokers: `true` for the system CAs, or Node TLS options (a CA bundle, client cert and key). */
+  ssl?: boolean | ConnectionOptions;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   /**
    * Prepended to every topic and consumer-group name on the broker, so several deployments (or
    * test runs) can share one cluster without seeing each other's messages. Empty by default.
    */
   namespace?: string;
+  /**
+   * The transactional id of this process's transactional producer. A stable id per replica (a
+   * StatefulSet pod name) lets the broker fence a zombie predecessor; unique per process by default.
+   */
+  transactionalId?: string;
 }
+
+interface PendingTransaction {
+  messages: OutgoingMessage[];
+  offsets: OffsetCommit[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** At most this many callers' work goes into one transaction. */
+const MAX_GROUP_COMMIT = 500;
 
 const log = createLogger({ component: 'kafka-bus' });
 
@@ -20,15 +38,15 @@ const log = createLogger({ component: 'kafka-bus' });
  * Retries an admin call while Kafka says retrying can help. Right after topics are created, a KRaft
  * broker can answer NOT_LEADER / UNKNOWN_TOPIC_OR_PARTITION for a moment while metadata settles.
  */
-async function withRetries<T>(what: string, fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+async function withRetries<T>(what: string, fn: () => Promise<T>, timeoutMs = 20_000, firstDelayMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+  for (let delay = firstDelayMs; ; delay = Math.min(delay * 2, 2_000)) {
     try {
       return await fn();
     } catch (err) {
       const retriable = (err as { retriable?: unknown }).retriable === true;
       if (!retriable || Date.now() + delay > deadline) throw err;
-      log.warn(`${what} failed; retrying`, { error: (err as Error).message, delayMs: delay });
+      log[delay < 100 ? 'debug' : 'warn'](`${what} failed; retrying`, { error: (err as Error).message, delayMs: delay });
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -55,9 +73,14 @@ export class KafkaMessageBus implements MessageBus {
   private connected = false;
 
   private readonly ns: string;
+  private readonly transactionalId: string;
+  private txProducer?: Promise<Producer>;
+  private readonly txQueue: PendingTransaction[] = [];
+  private txRunning = false;
 
   constructor(options: KafkaBusOptions) {
     this.ns = options.namespace ?? '';
+    this.transactionalId = this.ns + (options.transactionalId ?? `${options.clientId}-${randomUUID()}`);
     const config: KafkaConfig = {
       clientId: options.clientId,
       brokers: options.brokers,
@@ -119,19 +142,114 @@ export class KafkaMessageBus implements MessageBus {
 
   async publish(messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const byTopic = new Map<string, OutgoingMessage[]>();
-    for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
     try {
-      await this.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic.entries()].map(([topic, ms]) => ({
-          topic: this.ns + topic,
-          messages: ms.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-        })),
-      });
+      await this.producer.sendBatch({ acks: -1, topicMessages: this.topicMessages(messages) });
     } catch (err) {
       throw new FlotillaError(ErrorCode.DependencyUnavailable, `publish to Kafka failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Group commit: callers queue their messages and offsets; one transaction at a time takes everything
+   * queued so far (a transactional producer runs one transaction at a time), so concurrent partitions
+   * share the cost of a commit instead of waiting in line for one each.
+   */
+  publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.txQueue.push({ messages, offsets, resolve, reject });
+      void this.drainTransactions();
+    });
+  }
+
+  private async drainTransactions(): Promise<void> {
+    if (this.txRunning) return;
+    this.txRunning = true;
+    try {
+      while (this.txQueue.length > 0) {
+        const batch = this.txQueue.splice(0, MAX_GROUP_COMMIT);
+        try {
+          // CONCURRENT_TRANSACTIONS (the previous commit's markers still being written) and other
+          // retriable answers: abort, back off briefly, and run the transaction again.
+          await withRetries('committing a transaction', () => this.commitTransaction(batch), 15_000, 20);
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          const error = new FlotillaError(ErrorCode.DependencyUnavailable, `Kafka transaction failed: ${(err as Error).message}`, { cause: err });
+          for (const b of batch) b.reject(error);
+        }
+      }
+    } finally {
+      this.txRunning = false;
+    }
+  }
+
+  private transactionalProducer(): Promise<Producer> {
+    this.txProducer ??= (async () => {
+      const producer = this.kafka.producer({
+        transactionalId: this.transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner, transactionTimeout: 30_000,
+      });
+      await producer.connect();
+      return producer;
+    })();
+    const pending = this.txProducer;
+    // A producer that failed to connect is not kept: the next transaction tries a new one.
+    pending.catch(() => {
+      if (this.txProducer === pending) this.txProducer = undefined;
+    });
+    return pending;
+  }
+
+  private async commitTransaction(batch: PendingTransaction[]): Promise<void> {
+    const producer = await this.transactionalProducer();
+    const transaction = await producer.transaction();
+    try {
+      const messages = batch.flatMap((b) => b.messages);
+      if (messages.length > 0) await transaction.sendBatch({ acks: -1, topicMessages: this.topicMessages(messages) });
+      // The highest position per group/topic/partition: offsets only move forward.
+      const positions = new Map<string, Map<string, Map<number, bigint>>>();
+      for (const o of batch.flatMap((b) => b.offsets)) {
+        const byTopic = positions.get(o.groupId) ?? new Map<string, Map<number, bigint>>();
+        const byPartition = byTopic.get(o.topic) ?? new Map<number, bigint>();
+        const offset = BigInt(o.offset);
+        if ((byPartition.get(o.partition) ?? -1n) < offset) byPartition.set(o.partition, offset);
+        byTopic.set(o.topic, byPartition);
+        positions.set(o.groupId, byTopic);
+      }
+      for (const [groupId, byTopic] of positions) {
+        await transaction.sendOffsets({
+          consumerGroupId: this.ns + groupId,
+          topics: [...byTopic].map(([topic, parts]) => ({
+            topic: this.ns + topic,
+            partitions: [...parts].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
+          })),
+        });
+      }
+      await transaction.commit();
+    } catch (err) {
+      await transaction.abort().catch(() => undefined);
+      if ((err as { retriable?: unknown }).retriable === true) throw err;
+      // A producer whose transaction failed for good (fenced, timed out) is replaced.
+      const broken = this.txProducer;
+      this.txProducer = undefined;
+      await broken?.then((p) => p.disconnect()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private topicMessages(messages: OutgoingMessage[]): { topic: string; messages: { key: string; value: string | Buffer; headers?: Record<string, string> }[] }[] {
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+    return [...byTopic.entries()].map(([topic, ms]) => ({
+      topic: this.ns + topic,
+      messages: ms.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+    }));
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    const committed = await withRetries('fetching group offsets', () => this.admin.fetchOffsets({ groupId: this.ns + groupId, topics: [this.ns + topic] }));
+    const out = new Map<number, bigint>();
+    for (const t of committed) for (const p of t.partitions) if (p.offset !== '-1') out.set(p.partition, BigInt(p.offset));
+    return out;
   }
 
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
@@ -151,33 +269,56 @@ export class KafkaMessageBus implements MessageBus {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.consumers.add(consumer);
-    if (!options.fromBeginning) await this.startAtEnd(this.ns + options.groupId, options.topics.map((t) => this.ns + t));
+    await this.positionNewGroup(options);
     const ready = deferred<void>();
     consumer.on(consumer.events.GROUP_JOIN, () => ready.resolve());
     await consumer.connect();
     for (const topic of options.topics) await consumer.subscribe({ topic: this.ns + topic, fromBeginning: options.fromBeginning });
+    const autoCommit = options.autoCommit ?? true;
+    const resumeTimers = new Set<NodeJS.Timeout>();
     await consumer.run({
-      autoCommit: true,
+      autoCommit,
       autoCommitInterval: 500,
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 3,
-      eachMessage: async ({ topic, partition, message }) => {
-        const incoming: IncomingMessage = {
-          topic: topic.slice(this.ns.length),
-          partition,
-          offset: message.offset,
-          key: message.key ? message.key.toString() : null,
-          value: message.value,
-          headers: toHeaders(message.headers),
-          timestamp: message.timestamp,
-        };
-        // A throw here leaves the offset uncommitted: kafkajs backs off and redelivers it.
-        await options.handler(incoming);
+      // Message by message, like eachMessage, but a deferred message can pause its partition without
+      // being resolved: the fetch position stays on it, so it is fetched again after the pause.
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) return;
+          const incoming: IncomingMessage = {
+            topic: batch.topic.slice(this.ns.length),
+            partition: batch.partition,
+            offset: message.offset,
+            key: message.key ? message.key.toString() : null,
+            value: message.value,
+            headers: toHeaders(message.headers),
+            timestamp: message.timestamp,
+          };
+          try {
+            // A throw here leaves the offset unresolved: kafkajs backs off and redelivers it.
+            await options.handler(incoming);
+          } catch (err) {
+            if (!(err instanceof DeferDelivery)) throw err;
+            const resume = pause();
+            const timer = setTimeout(() => {
+              resumeTimers.delete(timer);
+              resume();
+            }, Math.max(1, err.ms));
+            resumeTimers.add(timer);
+            return;
+          }
+          resolveOffset(message.offset);
+          await heartbeat();
+          if (autoCommit) await commitOffsetsIfNecessary();
+        }
       },
     });
     return {
       ready: ready.promise,
       stop: async () => {
-        // disconnect() waits for in-flight eachMessage calls and commits their offsets.
+        for (const timer of resumeTimers) clearTimeout(timer);
+        // disconnect() waits for in-flight handlers and (auto-commit) commits their offsets.
         await consumer.disconnect();
         this.consumers.delete(consumer);
       },
@@ -185,17 +326,26 @@ export class KafkaMessageBus implements MessageBus {
   }
 
   /**
-   * A new group that starts "at the end" would, in kafkajs, resolve the end offset only at its first
-   * fetch — after `ready` — and silently skip what was published in between. Committing the current
-   * high-water marks for a group that has no offsets yet pins the start to now.
+   * Where a group with no committed offsets starts. A new group that starts "at the end" would, in
+   * kafkajs, resolve the end offset only at its first fetch — after `ready` — and silently skip what
+   * was published in between; committing the current high-water marks pins the start to now. Explicit
+   * start positions (`startAt`, e.g. after a snapshot) are committed the same way.
    */
-  private async startAtEnd(groupId: string, topics: string[]): Promise<void> {
-    for (const topic of topics) {
+  private async positionNewGroup(options: SubscribeOptions): Promise<void> {
+    const groupId = this.ns + options.groupId;
+    for (const name of options.topics) {
+      const topic = this.ns + name;
+      const startAt = options.startAt?.[name];
+      if (options.fromBeginning && !startAt) continue;
       const committed = await withRetries('fetching group offsets', () => this.admin.fetchOffsets({ groupId, topics: [topic] }));
       const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
       if (!fresh) continue;
       const ends = await withRetries('fetching end offsets', () => this.admin.fetchTopicOffsets(topic));
-      await withRetries('setting group offsets', () => this.admin.setOffsets({ groupId, topic, partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })) }));
+      const partitions = ends.map((o) => ({
+        partition: o.partition,
+        offset: startAt?.[o.partition] ?? (options.fromBeginning ? o.low : o.high),
+      }));
+      await withRetries('setting group offsets', () => this.admin.setOffsets({ groupId, topic, partitions }));
     }
   }
 
@@ -207,6 +357,8 @@ export class KafkaMessageBus implements MessageBus {
     await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
     this.consumers.clear();
     await this.producer?.disconnect();
+    await this.txProducer?.then((p) => p.disconnect()).catch(() => undefined);
+    this.txProducer = undefined;
     await this.admin?.disconnect();
     this.connected = false;
   }

@@ -1,7 +1,8 @@
 /**
  * The messaging port: everything a service needs from a log-based broker and nothing more.
  * Delivery is at-least-once: an offset is committed only after its handler resolved, so a crash
- * redelivers; handlers must therefore be idempotent (they dedup by message/task id).
+ * redelivers; handlers must therefore be idempotent (they dedup by message/task id). A consumer that
+ * publishes what it consumed into can make that step exactly-once with `publishAndCommit`.
  */
 export interface OutgoingMessage {
   topic: string;
@@ -26,14 +27,50 @@ export interface TopicSpec {
   cleanupPolicy?: 'delete' | 'compact';
 }
 
+/** A consumer group's position after a message: `offset` is the next offset the group will read. */
+export interface OffsetCommit {
+  groupId: string;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/** The commit that marks `message` consumed by `groupId`. */
+export const offsetAfter = (groupId: string, message: Pick<IncomingMessage, 'topic' | 'partition' | 'offset'>): OffsetCommit => ({
+  groupId, topic: message.topic, partition: message.partition, offset: (BigInt(message.offset) + 1n).toString(),
+});
+
+/**
+ * Thrown by a handler that cannot take a message YET (a delayed message not yet due): the adapter
+ * pauses that one partition for `ms` and then delivers the same message again. Nothing is committed
+ * past it and no other partition waits — the consumer never sleeps on it.
+ */
+export class DeferDelivery extends Error {
+  constructor(readonly ms: number) {
+    super(`delivery deferred by ${ms} ms`);
+    this.name = 'DeferDelivery';
+  }
+}
+
 export interface SubscribeOptions {
   groupId: string;
   topics: string[];
   /** Where a group with no committed offset starts: the beginning of the log, or its end. */
   fromBeginning: boolean;
+  /**
+   * Where a group with no committed offset starts on given partitions (topic → partition → offset),
+   * overriding `fromBeginning` there — e.g. just after a snapshot.
+   */
+  startAt?: Record<string, Record<number, string>>;
   handler: (message: IncomingMessage) => Promise<void>;
   /** How many partitions are handled at once; order is kept within a partition. */
   partitionsConcurrently?: number;
+  /**
+   * `true` (the default): the adapter commits a message's offset once its handler resolved.
+   * `false`: the adapter never commits; the handler commits with `publishAndCommit`, atomically
+   * with what it publishes (exactly-once consume → produce).
+   */
+  autoCommit?: boolean;
 }
 
 export interface Subscription {
@@ -50,9 +87,17 @@ export interface MessageBus {
   /** Creates missing topics with their explicit partition counts. */
   ensureTopics(topics: TopicSpec[]): Promise<void>;
   publish(messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Publishes `messages` and commits `offsets` atomically: consumers (read-committed) see the
+   * messages if and only if the offsets moved. Kafka: a transaction with sendOffsets; embedded: one
+   * SQLite transaction. Concurrent calls may be grouped into one transaction (group commit).
+   */
+  publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** The next offset to be written on each partition of a topic (the high-water mark). */
   endOffsets(topic: string): Promise<Map<number, bigint>>;
+  /** A group's committed offset on each partition of a topic; partitions it never committed are absent. */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
   /** True while connected and able to publish. */
   healthy(): boolean;
   disconnect(): Promise<void>;

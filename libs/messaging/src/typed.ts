@@ -2,7 +2,7 @@ import { createLogger, ErrorCode, FlotillaError, Logger, newId } from '@flotilla
 import {
   decode, DeadLetterRecordedV1, encode, Envelope, Headers, MessageDef, MessageOf, Messages, Metadata, TopicDef, Topics,
 } from '@flotilla/contracts';
-import { IncomingMessage, MessageBus, OutgoingMessage, Subscription } from './port';
+import { DeferDelivery, IncomingMessage, MessageBus, offsetAfter, OutgoingMessage, SubscribeOptions, Subscription } from './port';
 
 type AnyTopic = TopicDef<readonly MessageDef<string, object>[]>;
 
@@ -24,7 +24,13 @@ export interface ConsumeOptions {
   groupId: string;
   handlers: TopicHandler[];
   fromBeginning?: boolean;
+  startAt?: SubscribeOptions['startAt'];
   partitionsConcurrently?: number;
+  /**
+   * `false`: handlers commit their input with `bus.publishAndCommit(…, [offsetAfter(groupId, raw)])`
+   * (exactly-once consume → produce); dead letters are then committed the same way.
+   */
+  autoCommit?: boolean;
   /** Attempts for retryable failures before the message is dead-lettered. */
   maxAttempts?: number;
   logger?: Logger;
@@ -82,6 +88,9 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
   const logger = options.logger ?? createLogger({ component: 'consumer', groupId: options.groupId });
   const byTopic = new Map(options.handlers.map((h) => [h.topic.name, h]));
   const maxAttempts = options.maxAttempts ?? 3;
+  const autoCommit = options.autoCommit ?? true;
+  const publishDeadLetter = (raw: IncomingMessage, record: OutgoingMessage): Promise<void> =>
+    autoCommit ? bus.publish([record]) : bus.publishAndCommit([record], [offsetAfter(options.groupId, raw)]);
 
   const handler = async (raw: IncomingMessage): Promise<void> => {
     const bound = byTopic.get(raw.topic);
@@ -95,7 +104,7 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     }
     if (!decoded.ok) {
       logger.warn('invalid message dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: decoded.error.message });
-      await bus.publish([deadLetter(raw, options.groupId, decoded.error, 1)]);
+      await publishDeadLetter(raw, deadLetter(raw, options.groupId, decoded.error, 1));
       return;
     }
     for (let attempt = 1; ; attempt++) {
@@ -103,13 +112,14 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
         await bound.handle(decoded.message, raw);
         return;
       } catch (err) {
+        if (err instanceof DeferDelivery) throw err;
         const error = FlotillaError.from(err);
         const last = !error.retryable || attempt >= maxAttempts;
         logger.error(last ? 'handler failed; dead-lettering' : 'handler failed; retrying', {
           topic: raw.topic, partition: raw.partition, offset: raw.offset, attempt, code: error.code, err: error,
         });
         if (last) {
-          await bus.publish([deadLetter(raw, options.groupId, error, attempt)]);
+          await publishDeadLetter(raw, deadLetter(raw, options.groupId, error, attempt));
           return;
         }
         // Bounded in-place backoff (100 ms, 400 ms, ...); delay topics replace this for long retries.
@@ -121,7 +131,9 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     groupId: options.groupId,
     topics: [...byTopic.keys()],
     fromBeginning: options.fromBeginning ?? true,
+    startAt: options.startAt,
     partitionsConcurrently: options.partitionsConcurrently,
+    autoCommit,
     handler,
   });
 }

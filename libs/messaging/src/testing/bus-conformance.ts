@@ -3,7 +3,7 @@ import { deferred, ErrorCode, FlotillaError, waitFor } from '@flotilla/common';
 import { decode, DeadLetterRecordedV1, Headers, Messages, SubmitRequestV1, Topics } from '@flotilla/contracts';
 import { connectBus } from '../factory';
 import { partitionFor } from '../partitioner';
-import { IncomingMessage, MessageBus, OutgoingMessage, Subscription } from '../port';
+import { DeferDelivery, IncomingMessage, MessageBus, offsetAfter, OutgoingMessage, Subscription } from '../port';
 import { consume, on, outgoing } from '../typed';
 
 /**
@@ -47,6 +47,14 @@ async function sumOf(offsets: Promise<Map<number, bigint>>): Promise<number> {
   let total = 0;
   for (const v of (await offsets).values()) total += Number(v);
   return total;
+}
+
+async function waitForAsync(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function submit(requestId: string, tenantId = 'tenant-a'): SubmitRequestV1 {
@@ -191,6 +199,100 @@ export function runBusConformance(name: string, makeBus: () => Promise<BusUnderT
         await track(bus.subscribe({ groupId: group, topics: [topic], fromBeginning: true, handler: async (m) => void third.push(m.value!.toString()) }));
         await waitFor(() => third.includes('m5'), WAIT_MS, `m5 delivered (seen ${third.join(',')})`);
         expect(third).toEqual(['m5']);
+      }, TEST_TIMEOUT_MS);
+
+      it('publishAndCommit: what a manual-commit consumer publishes and the offset it consumed move together', async () => {
+        const bus = await freshBus();
+        const input = await freshTopic(bus, 2);
+        const output = await freshTopic(bus, 2);
+        const group = unique('g');
+        await bus.publish([0, 1, 2, 3, 4, 5].map((i) => ({ topic: input, key: `k${i}`, value: `in${i}` })));
+
+        // in2 is consumed but its handler never commits: it must come back to the next member.
+        const handled: string[] = [];
+        const sub1 = await track(bus.subscribe({
+          groupId: group, topics: [input], fromBeginning: true, autoCommit: false,
+          handler: async (m) => {
+            const v = m.value!.toString();
+            handled.push(v);
+            if (v === 'in2') return;
+            await bus.publishAndCommit([{ topic: output, key: m.key!, value: v.replace('in', 'out') }], [offsetAfter(group, m)]);
+          },
+        }));
+        await waitFor(() => handled.length >= 6, WAIT_MS, `all six handled (seen ${handled.join(',')})`);
+        await sub1.stop();
+        const committed = await bus.committedOffsets(group, input);
+        const p2 = partitionFor('k2', 2);
+        const perPartition = new Map<number, number>();
+        for (let i = 0; i < 6; i++) perPartition.set(partitionFor(`k${i}`, 2), (perPartition.get(partitionFor(`k${i}`, 2)) ?? 0) + 1);
+        // in2's partition committed only up to just before in2 unless a later message there committed past it.
+        const afterIn2 = [3, 4, 5].some((i) => partitionFor(`k${i}`, 2) === p2);
+        if (!afterIn2) expect(Number(committed.get(p2) ?? 0n)).toBeLessThan(perPartition.get(p2)!);
+
+        const outputs = await record(bus, unique('reader'), [output]);
+        await waitFor(() => outputs.seen.length >= 5, WAIT_MS, `five outputs (seen ${outputs.seen.length})`);
+        expect(outputs.seen.map((m) => m.value).sort()).toEqual(['out0', 'out1', 'out3', 'out4', 'out5']);
+
+        const again: string[] = [];
+        await track(bus.subscribe({ groupId: group, topics: [input], fromBeginning: true, autoCommit: false, handler: async (m) => void again.push(m.value!.toString()) }));
+        if (!afterIn2) await waitFor(() => again.includes('in2'), WAIT_MS, `in2 redelivered (seen ${again.join(',')})`);
+        expect(again.filter((v) => v !== 'in2' && !afterIn2)).toEqual([]);
+      }, TEST_TIMEOUT_MS);
+
+      it('publishAndCommit commits offsets alone too, and of several positions for one partition keeps the furthest', async () => {
+        const bus = await freshBus();
+        const topic = await freshTopic(bus, 1);
+        const group = unique('g');
+        // Kafka writes a transaction's offsets when its commit markers land, a moment after commit returns.
+        const committedTo = async (n: bigint): Promise<boolean> => (await bus.committedOffsets(group, topic)).get(0) === n;
+        await bus.publishAndCommit([], [{ groupId: group, topic, partition: 0, offset: '5' }]);
+        await waitForAsync(() => committedTo(5n), 'offset 5 committed');
+        await bus.publishAndCommit([{ topic, key: 'a', value: 'x' }], [{ groupId: group, topic, partition: 0, offset: '7' }, { groupId: group, topic, partition: 0, offset: '6' }]);
+        await waitForAsync(() => committedTo(7n), 'offset 7 committed');
+        expect(await bus.committedOffsets(group, topic)).toEqual(new Map([[0, 7n]]));
+        expect(await sumOf(bus.endOffsets(topic))).toBe(1);
+      }, TEST_TIMEOUT_MS);
+
+      it('DeferDelivery pauses only its partition and delivers the same message again later', async () => {
+        const bus = await freshBus();
+        const topic = await freshTopic(bus, 2);
+        const slowKey = ['a', 'b', 'c', 'd', 'e'].find((k) => partitionFor(k, 2) === 0)!;
+        const fastKey = ['a', 'b', 'c', 'd', 'e'].find((k) => partitionFor(k, 2) === 1)!;
+        const dueAt = Date.now() + 1500;
+        await bus.publish([{ topic, key: slowKey, value: 'later' }, { topic, key: slowKey, value: 'after-later' }]);
+        const seen: { value: string; at: number }[] = [];
+        let deferred = 0;
+        await track(bus.subscribe({
+          groupId: unique('g'), topics: [topic], fromBeginning: true,
+          handler: async (m) => {
+            const v = m.value!.toString();
+            if (v === 'later' && Date.now() < dueAt) {
+              deferred++;
+              throw new DeferDelivery(dueAt - Date.now());
+            }
+            seen.push({ value: v, at: Date.now() });
+          },
+        }));
+        await waitFor(() => deferred >= 1, WAIT_MS, 'the delayed message was offered once');
+        await bus.publish([{ topic, key: fastKey, value: 'now' }]);
+        await waitFor(() => seen.some((s) => s.value === 'after-later'), WAIT_MS, `the paused partition resumed (seen ${JSON.stringify(seen)})`);
+        const order = seen.map((s) => s.value);
+        // The other partition was not held up; the deferred one kept its order and was not skipped.
+        expect(order.indexOf('now')).toBeLessThan(order.indexOf('later'));
+        expect(order.filter((v) => v === 'later')).toHaveLength(1);
+        expect(order.indexOf('later')).toBeLessThan(order.indexOf('after-later'));
+        expect(seen.find((s) => s.value === 'later')!.at).toBeGreaterThanOrEqual(dueAt);
+        expect(deferred).toBeLessThanOrEqual(3);
+      }, TEST_TIMEOUT_MS);
+
+      it('startAt positions a new group on given offsets', async () => {
+        const bus = await freshBus();
+        const topic = await freshTopic(bus, 1);
+        await bus.publish([0, 1, 2, 3].map((i) => ({ topic, key: 'k', value: `m${i}` })));
+        const seen: string[] = [];
+        await track(bus.subscribe({ groupId: unique('g'), topics: [topic], fromBeginning: true, startAt: { [topic]: { 0: '2' } }, handler: async (m) => void seen.push(m.value!.toString()) }));
+        await waitFor(() => seen.length >= 2, WAIT_MS, `m2, m3 delivered (seen ${seen.join(',')})`);
+        expect(seen).toEqual(['m2', 'm3']);
       }, TEST_TIMEOUT_MS);
 
       it('reports the end offset of each partition as the number of messages written to it', async () => {
