@@ -250,7 +250,10 @@ export function runBusConformance(name: string, makeBus: () => Promise<BusUnderT
         await bus.publishAndCommit([{ topic, key: 'a', value: 'x' }], [{ groupId: group, topic, partition: 0, offset: '7' }, { groupId: group, topic, partition: 0, offset: '6' }]);
         await waitForAsync(() => committedTo(7n), 'offset 7 committed');
         expect(await bus.committedOffsets(group, topic)).toEqual(new Map([[0, 7n]]));
-        expect(await sumOf(bus.endOffsets(topic))).toBe(1);
+        // (Kafka's commit marker takes an offset of its own, so end offsets are not a message count here.)
+        const reader = await record(bus, unique('reader'), [topic]);
+        await waitFor(() => reader.seen.length >= 1, WAIT_MS, 'the published message is visible');
+        expect(reader.seen.map((m) => m.value)).toEqual(['x']);
       }, TEST_TIMEOUT_MS);
 
       it('DeferDelivery pauses only its partition and delivers the same message again later', async () => {
