@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNotEmpty, IsObject, IsOptional, IsString, IsUrl, Matches,
-  MaxLength, Min, ValidateNested,
+  Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
 
 /** Identifiers that travel as Kafka keys and in URLs. */
@@ -37,6 +37,10 @@ export class SubmitRequestV1 {
 
   @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
   callbackUrl?: string;
+
+  /** The workflow's deadline, from acceptance: past it the workflow fails with DEADLINE_EXCEEDED. */
+  @IsOptional() @IsInt() @Min(1_000) @Max(86_400_000)
+  timeoutMs?: number;
 }
 
 /** Work lanes: chat is interactive; intake and ingestion are batch. */
@@ -181,7 +185,7 @@ export class RequestAnsweredV1 {
   @Matches(ID) requestId!: string;
   @Matches(ID) workflowId!: string;
   @Matches(ID) tenantId!: string;
-  @IsIn(['completed', 'failed']) status!: 'completed' | 'failed';
+  @IsIn(['completed', 'failed', 'cancelled']) status!: 'completed' | 'failed' | 'cancelled';
   @IsOptional() @IsString() answer?: string;
   @IsArray() @ValidateNested({ each: true }) @Type(() => SourceV1) sources!: SourceV1[];
   @IsOptional() @IsString() error?: string;
@@ -225,4 +229,29 @@ export class DocumentIngestionReportedV1 {
   @IsInt() @Min(0) chunks!: number;
   @IsOptional() @IsString() reason?: string;
   @IsISO8601() reportedAt!: string;
+}
+
+/** `CancelWorkflow` v1 — stop a running workflow (the gateway's cancel API publishes it). */
+export class CancelWorkflowV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(ID) tenantId!: string;
+  @IsOptional() @IsString() @MaxLength(500) reason?: string;
+  /** Who asked: a user or service account id, for the event log and the audit trail. */
+  @IsOptional() @IsString() @MaxLength(200) requestedBy?: string;
+  @IsISO8601() requestedAt!: string;
+}
+
+export const TIMERS = ['step-timeout', 'deadline'] as const;
+export type TimerKind = (typeof TIMERS)[number];
+
+/**
+ * `WorkflowTimerElapsed` v1 — a timer the coordinator set (through a delay topic) is due: a step's
+ * time to answer ran out, or the workflow's deadline passed. Stale timers decide nothing.
+ */
+export class WorkflowTimerElapsedV1 {
+  @Matches(ID) workflowId!: string;
+  @IsIn(TIMERS) timer!: TimerKind;
+  @IsOptional() @Matches(/^[a-z0-9-]{1,64}$/) stepId?: string;
+  @IsOptional() @Matches(ID) taskId?: string;
+  @IsISO8601() dueAt!: string;
 }

@@ -22,6 +22,8 @@ export class WorkflowStartedV1 {
   /** Plan, prompt and model versions fixed for the workflow's whole life. */
   @IsObject() pins!: Record<string, string>;
   @IsISO8601() startedAt!: string;
+  /** When the workflow fails with DEADLINE_EXCEEDED if it has not ended. */
+  @IsOptional() @IsISO8601() deadline?: string;
 }
 
 export class StepScheduledV1 {
@@ -31,6 +33,10 @@ export class StepScheduledV1 {
   @IsIn(STEP_KINDS) kind!: StepKind;
   @IsObject() input!: Record<string, unknown>;
   @IsArray() @IsString({ each: true }) dependsOn!: string[];
+  /** A retry waits out its backoff: the task is dispatched (through a delay topic) at this time. */
+  @IsOptional() @IsISO8601() notBefore?: string;
+  /** How long the agent has to report, from dispatch, before the attempt counts as timed out. */
+  @IsOptional() @IsInt() @Min(1) timeoutMs?: number;
 }
 
 export class PlanAcceptedV1 {
@@ -77,4 +83,11 @@ export class WorkflowFailedV1 {
 export class AnswerRevisionRequestedV1 {
   @IsInt() @Min(1) revision!: number;
   @IsArray() @IsString({ each: true }) reasons!: string[];
+}
+
+/** The workflow was cancelled through the API; in-flight results are ignored from here on. */
+export class WorkflowCancelledV1 {
+  @IsOptional() @IsString() reason?: string;
+  @IsOptional() @IsString() requestedBy?: string;
+  @IsISO8601() cancelledAt!: string;
 }

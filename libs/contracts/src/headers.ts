@@ -7,3 +7,13 @@ export const Headers = {
   /** How many times a dead-lettered message has been attempted. */
   attempts: 'flotilla-attempts',
 } as const;
+
+/** Headers of a message waiting in a delay topic. */
+export const DelayHeaders = {
+  /** The topic the message goes to when due. */
+  target: 'flotilla-delay-target',
+  /** Its key there. */
+  key: 'flotilla-delay-key',
+  /** When it is due, epoch milliseconds. */
+  dueAt: 'flotilla-delay-due',
+} as const;

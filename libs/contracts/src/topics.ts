@@ -1,8 +1,9 @@
 import { defineMessage, defineTopic, TopicMessage } from './registry';
 import {
-  AnswerTokenStreamedV1, DeadLetterRecordedV1, DocumentIngestionReportedV1, ExecuteStepV1, IngestDocumentV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
+  AnswerTokenStreamedV1, CancelWorkflowV1, DeadLetterRecordedV1, WorkflowTimerElapsedV1, DocumentIngestionReportedV1, ExecuteStepV1, IngestDocumentV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
 } from './dto';
-import { AnswerRevisionRequestedV1, PlanAcceptedV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1 } from './events';
+import { AnswerRevisionRequestedV1, PlanAcceptedV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCancelledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1 } from './events';
+import type { Agent, Lane } from './dto';
 
 /** Every message contract, by explicit wire name. */
 export const Messages = {
@@ -21,6 +22,9 @@ export const Messages = {
   WorkflowCompleted: defineMessage('WorkflowCompleted', 1, WorkflowCompletedV1),
   WorkflowFailed: defineMessage('WorkflowFailed', 1, WorkflowFailedV1),
   AnswerRevisionRequested: defineMessage('AnswerRevisionRequested', 1, AnswerRevisionRequestedV1),
+  WorkflowCancelled: defineMessage('WorkflowCancelled', 1, WorkflowCancelledV1),
+  CancelWorkflow: defineMessage('CancelWorkflow', 1, CancelWorkflowV1),
+  WorkflowTimerElapsed: defineMessage('WorkflowTimerElapsed', 1, WorkflowTimerElapsedV1),
   IngestDocument: defineMessage('IngestDocument', 1, IngestDocumentV1),
   DocumentIngestionReported: defineMessage('DocumentIngestionReported', 1, DocumentIngestionReportedV1),
 } as const;
@@ -32,19 +36,28 @@ export const Messages = {
 export const WORKFLOW_PARTITIONS = 6;
 
 export const Topics = {
-  /** Public intake: outside systems publish `SubmitRequest`; key = requestId. */
+  /** Public intake (batch lane): outside systems publish `SubmitRequest`; key = requestId. */
   intake: defineTopic({ name: 'flotilla.intake.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
+  /** Chat requests from the gateway (interactive lane); same contract as the public intake. */
+  interactiveIntake: defineTopic({ name: 'flotilla.intake.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
+  /** Commands about running workflows: cancellation and elapsed timers; key = workflowId. */
+  workflowCommands: defineTopic({ name: 'flotilla.workflow-commands.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.CancelWorkflow, Messages.WorkflowTimerElapsed] }),
   /** The append-only workflow event log; only the coordinator writes it. */
   workflowEvents: defineTopic({
     name: 'flotilla.workflow-events.v1',
     partitions: WORKFLOW_PARTITIONS,
     key: 'workflowId',
-    messages: [Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.AnswerRevisionRequested, Messages.WorkflowCompleted, Messages.WorkflowFailed],
+    messages: [Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.AnswerRevisionRequested, Messages.WorkflowCompleted, Messages.WorkflowFailed, Messages.WorkflowCancelled],
   }),
-  plannerTasks: defineTopic({ name: 'flotilla.tasks.planner.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
-  retrieverTasks: defineTopic({ name: 'flotilla.tasks.retriever.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
-  toolTasks: defineTopic({ name: 'flotilla.tasks.tool.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
-  validatorTasks: defineTopic({ name: 'flotilla.tasks.validator.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  /** Each agent's tasks, one topic per lane so a batch backlog never sits in front of chat work. */
+  plannerTasks: defineTopic({ name: 'flotilla.tasks.planner.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  plannerBatchTasks: defineTopic({ name: 'flotilla.tasks.planner.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  retrieverTasks: defineTopic({ name: 'flotilla.tasks.retriever.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  retrieverBatchTasks: defineTopic({ name: 'flotilla.tasks.retriever.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  toolTasks: defineTopic({ name: 'flotilla.tasks.tool.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  toolBatchTasks: defineTopic({ name: 'flotilla.tasks.tool.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  validatorTasks: defineTopic({ name: 'flotilla.tasks.validator.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
+  validatorBatchTasks: defineTopic({ name: 'flotilla.tasks.validator.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
   /** Agents report step outcomes here; key = workflowId. */
   stepResults: defineTopic({ name: 'flotilla.step-results.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.StepSucceeded, Messages.StepErrored] }),
   /** Answer tokens as they are composed; key = workflowId. */
@@ -59,6 +72,21 @@ export const Topics = {
   deadLetters: defineTopic({ name: 'flotilla.dlq.v1', partitions: 1, key: 'source topic', messages: [Messages.DeadLetterRecorded] }),
 } as const;
 
+/**
+ * Delay topics: a message that must not be delivered before a time (a retry's backoff, a timer)
+ * waits in the tier with the longest delay not past its due time; the forwarder holds each tier's
+ * head until min(due, written + tier delay), so within a tier messages come due in order, and a
+ * message with time left over moves down to a shorter tier. They carry any message opaquely: the
+ * target topic and due time travel in headers (DelayHeaders).
+ */
+export const DELAY_TIERS = [
+  { name: 'flotilla.delay.1s.v1', delayMs: 1_000 },
+  { name: 'flotilla.delay.5s.v1', delayMs: 5_000 },
+  { name: 'flotilla.delay.30s.v1', delayMs: 30_000 },
+  { name: 'flotilla.delay.5m.v1', delayMs: 300_000 },
+] as const;
+export const DELAY_PARTITIONS = WORKFLOW_PARTITIONS;
+
 export type IntakeMessage = TopicMessage<typeof Topics.intake>;
 export type WorkflowEvent = TopicMessage<typeof Topics.workflowEvents>;
 export type StepResultMessage = TopicMessage<typeof Topics.stepResults>;
@@ -69,12 +97,14 @@ export type DeadLetterMessage = TopicMessage<typeof Topics.deadLetters>;
 export type IngestMessage = TopicMessage<typeof Topics.ingest>;
 export type IngestStatusMessage = TopicMessage<typeof Topics.ingestStatus>;
 
-/** The task topic that serves each agent. */
+/** The task topics of each agent, per lane. */
 export const TASK_TOPICS = {
-  planner: Topics.plannerTasks,
-  retriever: Topics.retrieverTasks,
-  tool: Topics.toolTasks,
-  validator: Topics.validatorTasks,
-} as const;
+  planner: { interactive: Topics.plannerTasks, batch: Topics.plannerBatchTasks },
+  retriever: { interactive: Topics.retrieverTasks, batch: Topics.retrieverBatchTasks },
+  tool: { interactive: Topics.toolTasks, batch: Topics.toolBatchTasks },
+  validator: { interactive: Topics.validatorTasks, batch: Topics.validatorBatchTasks },
+} as const satisfies Record<Agent, Record<Lane, unknown>>;
+
+export type WorkflowCommandMessage = TopicMessage<typeof Topics.workflowCommands>;
 
 export const ALL_TOPICS = Object.values(Topics);

@@ -4,3 +4,5 @@ export * from './factory';
 export { EmbeddedMessageBus } from './embedded-bus';
 export { KafkaMessageBus } from './kafka-bus';
 export { partitionFor } from './partitioner';
+export * from './delay';
+export * from './claim-check-bus';

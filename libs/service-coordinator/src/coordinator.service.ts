@@ -1,28 +1,36 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { createLogger } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { IntakeMessage, StepResultMessage, Topics } from '@flotilla/contracts';
+import { ALL_TOPICS, IntakeMessage, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
 import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
-import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
+import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness } from '@flotilla/platform';
-import { decide, fold, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
-import { eventMessages, followUps, taskMessage } from './dispatch';
+import { decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
+import { eventMessages, followUps } from './dispatch';
 import { WorkflowStore } from './workflow-store';
 
 const log = createLogger({ service: 'coordinator' });
 
+/** Chat requests, step results and workflow commands (cancellation, timers). */
+export const COORDINATOR_GROUP = 'flotilla-coordinator';
+/** The public intake topic: batch work, admitted at a bounded concurrency. */
+export const COORDINATOR_BATCH_GROUP = 'flotilla-coordinator-batch';
+
 /**
- * Owns workflows. For each intake request or step result: load the workflow's state (a fold of its
- * log), decide, append the resulting events, and dispatch the tasks and results they imply — in one
- * publish, before the input's offset is committed. A crash anywhere before the commit redelivers
- * the input; the decider ignores what it has already applied, and recovery re-dispatches the tasks
- * of every step still awaited, so no work is lost.
+ * Owns workflows. For each input — a request, a step result, a cancellation, an elapsed timer — it
+ * loads the workflow's state (a fold of its log), decides, and in ONE transaction appends the
+ * resulting events, dispatches the tasks, timers and results they imply, and commits the input's
+ * offset (publishAndCommit: Kafka transactions with sendOffsets; one SQLite transaction embedded).
+ * A crash before the commit leaves no trace and the input is redelivered; after it, the input is
+ * never seen again — transitions happen exactly once (docs/adr/0007). A task that is lost or an
+ * agent that dies is caught by the attempt's timeout timer, so no restart is needed to recover.
  */
 @Injectable()
 export class CoordinatorService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly store: WorkflowStore;
-  private subscription?: Subscription;
+  private readonly subscriptions: Subscription[] = [];
   private readonly locks = new Map<string, Promise<void>>();
+  private readonly policy: StepPolicy;
   private ready = false;
 
   constructor(
@@ -32,6 +40,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     readiness: Readiness,
   ) {
     this.store = new WorkflowStore(bus, instanceId);
+    this.policy = stepPolicyFrom(config);
     readiness.register({ name: 'coordinator', ready: () => this.ready });
   }
 
@@ -39,33 +48,42 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     const started = Date.now();
     await this.store.start();
     await this.store.catchUp();
-    const running = this.store.running();
-    await this.redispatch(running);
     log.info('workflow state rebuilt from the event log', {
-      ms: Date.now() - started, workflows: this.store.size, eventsApplied: this.store.eventsApplied, running: running.length,
+      ms: Date.now() - started, workflows: this.store.size, eventsApplied: this.store.eventsApplied, running: this.store.running().length,
     });
-    this.subscription = await consume(this.bus, {
-      groupId: 'flotilla-coordinator',
-      partitionsConcurrently: 6,
+    this.subscriptions.push(await consume(this.bus, {
+      groupId: COORDINATOR_GROUP,
+      autoCommit: false,
+      partitionsConcurrently: 12,
       logger: log,
       handlers: [
-        on(Topics.intake, (m) => this.onIntake(m)),
-        on(Topics.stepResults, (m) => this.onStepResult(m)),
+        on(Topics.interactiveIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_GROUP)),
+        on(Topics.stepResults, (m, raw) => this.onStepResult(m, raw)),
+        on(Topics.workflowCommands, (m, raw) => this.onCommand(m, raw)),
       ],
-    });
-    await this.subscription.ready;
+    }));
+    this.subscriptions.push(await consume(this.bus, {
+      groupId: COORDINATOR_BATCH_GROUP,
+      autoCommit: false,
+      partitionsConcurrently: 6,
+      logger: log,
+      handlers: [on(Topics.intake, (m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP))],
+    }));
+    this.subscriptions.push(await startDelayForwarder(this.bus, { topics: ALL_TOPICS.map((t) => t.name), logger: log }));
+    await Promise.all(this.subscriptions.map((s) => s.ready));
     this.ready = true;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.ready = false;
-    await this.subscription?.stop();
+    await Promise.allSettled(this.subscriptions.map((s) => s.stop()));
     await this.store.stop();
   }
 
   /**
    * Workflow pins: what a workflow started now uses for its whole life — the prompt and plan
-   * versions and the model chains of every tier — so a deploy in the middle changes nothing for it.
+   * versions, the model chains of every tier, and its step timeouts, backoff and deadline — so a
+   * deploy in the middle changes nothing for it.
    */
   private pins(): Record<string, string> {
     const { routes } = resolveRouting(this.config);
@@ -74,27 +92,42 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       promptVersion: PROMPT_VERSION,
       model: routes.complex[0] ?? 'local',
       modelRoutes: JSON.stringify(routes),
+      ...policyPins(this.policy),
     };
   }
 
-  private async onIntake(message: IntakeMessage): Promise<void> {
+  private async onIntake(message: IntakeMessage, raw: IncomingMessage, groupId: string): Promise<void> {
     const request = message.data;
     const workflowId = workflowIdFor(request.tenantId, request.requestId);
-    await this.handle(workflowId, message.id, { type: 'StartWorkflow', data: { workflowId, request, pins: this.pins(), now: new Date().toISOString() } });
+    if (groupId === COORDINATOR_BATCH_GROUP && this.store.get(workflowId).status === 'none') {
+      // Batch admission: past the bound, the intake partition waits (paused, not sleeping) while
+      // running batch workflows finish, so a backlog of thousands never floods the agents' lanes.
+      const active = this.store.running().filter((s) => laneOf(s.channel) === 'batch').length;
+      if (active >= this.config.COORDINATOR_MAX_ACTIVE_BATCH) throw new DeferDelivery(250);
+    }
+    await this.handle(workflowId, message.id, raw, groupId, { type: 'StartWorkflow', data: { workflowId, request, pins: this.pins(), now: new Date().toISOString() } });
   }
 
-  private async onStepResult(message: StepResultMessage): Promise<void> {
+  private async onStepResult(message: StepResultMessage, raw: IncomingMessage): Promise<void> {
     const now = new Date().toISOString();
     const command: WorkflowCommand = message.type === 'StepSucceeded'
       ? { type: 'RecordStepSucceeded', data: { result: message.data, now } }
       : { type: 'RecordStepErrored', data: { result: message.data, now } };
-    await this.handle(message.data.workflowId, message.id, command);
+    await this.handle(message.data.workflowId, message.id, raw, COORDINATOR_GROUP, command);
+  }
+
+  private async onCommand(message: WorkflowCommandMessage, raw: IncomingMessage): Promise<void> {
+    const now = new Date().toISOString();
+    const command: WorkflowCommand = message.type === 'CancelWorkflow'
+      ? { type: 'CancelWorkflow', data: { cancel: message.data, now } }
+      : { type: 'TimerElapsed', data: { timer: message.data, now } };
+    await this.handle(message.data.workflowId, message.id, raw, COORDINATOR_GROUP, command);
   }
 
   /** Serialises decisions per workflow within this process. */
-  private async handle(workflowId: string, causationId: string, command: WorkflowCommand): Promise<void> {
+  private async handle(workflowId: string, causationId: string, raw: IncomingMessage, groupId: string, command: WorkflowCommand): Promise<void> {
     const previous = this.locks.get(workflowId) ?? Promise.resolve();
-    const current = previous.then(() => this.decideAndAppend(workflowId, causationId, command));
+    const current = previous.then(() => this.decideAndAppend(workflowId, causationId, raw, groupId, command));
     const settled = current.catch(() => undefined);
     this.locks.set(workflowId, settled);
     try {
@@ -104,10 +137,11 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
-  private async decideAndAppend(workflowId: string, causationId: string, command: WorkflowCommand): Promise<void> {
+  private async decideAndAppend(workflowId: string, causationId: string, raw: IncomingMessage, groupId: string, command: WorkflowCommand): Promise<void> {
+    const consumed = offsetAfter(groupId, raw);
     let state = this.store.get(workflowId);
     let events = decide(command, state);
-    if (events.length === 0 && command.type !== 'StartWorkflow' && this.mayBeBehind(state, command)) {
+    if (events.length === 0 && this.mayBeBehind(state, command)) {
       // Another replica may have written this workflow's latest events: read the log up to now.
       await this.store.catchUp();
       state = this.store.get(workflowId);
@@ -115,25 +149,43 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     }
     if (events.length === 0) {
       log.debug('nothing to decide (duplicate or stale input)', { workflowId, command: command.type });
+      await this.bus.publishAndCommit([], [consumed]);
       return;
     }
     const after: WorkflowState = fold(events, state);
     const tenantId = after.tenantId;
-    await this.bus.publish([...eventMessages(events, state, workflowId, tenantId, causationId), ...followUps(events, after)]);
+    await this.bus.publishAndCommit([...eventMessages(events, state, workflowId, tenantId, causationId), ...followUps(events, after)], [consumed]);
     this.store.set(workflowId, after);
     if (after.status !== 'running') log.info(`workflow ${after.status}`, { workflowId, events: after.version });
   }
 
   private mayBeBehind(state: WorkflowState, command: WorkflowCommand): boolean {
-    if (command.type === 'StartWorkflow') return false;
-    const result = command.data.result;
-    const step = state.steps[result.stepId];
-    return state.status === 'none' || !step || step.attempt < result.attempt;
+    switch (command.type) {
+      case 'StartWorkflow':
+        return false;
+      case 'RecordStepSucceeded':
+      case 'RecordStepErrored': {
+        const result = command.data.result;
+        const step = state.steps[result.stepId];
+        return state.status === 'none' || !step || step.attempt < result.attempt;
+      }
+      case 'TimerElapsed':
+      case 'CancelWorkflow':
+        return state.status === 'none';
+    }
   }
+}
 
-  private async redispatch(running: WorkflowState[]): Promise<void> {
-    const tasks = running.flatMap((s) => Object.values(s.steps).filter((st) => st.status === 'scheduled').map((st) => taskMessage(s, st.id)));
-    for (let i = 0; i < tasks.length; i += 500) await this.bus.publish(tasks.slice(i, i + 500));
-    if (tasks.length) log.info('re-dispatched tasks of steps still awaited', { tasks: tasks.length });
+/** The step policy from configuration (pinned into each workflow at its start). */
+export function stepPolicyFrom(config: FlotillaConfig): StepPolicy {
+  const timeoutsMs = { ...DEFAULT_STEP_POLICY.timeoutsMs };
+  for (const pair of (config.STEP_TIMEOUTS_MS ?? '').split(',')) {
+    const [kind, ms] = pair.split('=').map((x) => x.trim());
+    if (kind && ms && kind in timeoutsMs) timeoutsMs[kind as StepKind] = Number(ms);
   }
+  return {
+    timeoutsMs,
+    backoff: { baseMs: config.RETRY_BACKOFF_BASE_MS, maxMs: Math.max(config.RETRY_BACKOFF_BASE_MS, config.RETRY_BACKOFF_MAX_MS) },
+    deadlineMs: config.WORKFLOW_DEADLINE_MS,
+  };
 }

@@ -1,5 +1,5 @@
 import { agentFor, laneOf, Messages, TASK_TOPICS, Topics } from '@flotilla/contracts';
-import { OutgoingMessage, outgoing } from '@flotilla/messaging';
+import { delayed, OutgoingMessage, outgoing } from '@flotilla/messaging';
 import { DomainEvent, stepOutputs, toEnvelope, WorkflowState } from '@flotilla/workflow';
 
 /** The wire messages of newly decided events, numbered from the state's version before them. */
@@ -18,7 +18,7 @@ export function eventMessages(events: DomainEvent[], before: WorkflowState, work
 /** The task for a scheduled step, carrying everything the (stateless) agent needs. */
 export function taskMessage(state: WorkflowState, stepId: string): OutgoingMessage {
   const step = state.steps[stepId]!;
-  return outgoing(TASK_TOPICS[agentFor(step.kind)], Messages.ExecuteStep, state.workflowId, {
+  return outgoing(TASK_TOPICS[agentFor(step.kind)][laneOf(state.channel)], Messages.ExecuteStep, state.workflowId, {
     workflowId: state.workflowId,
     tenantId: state.tenantId,
     stepId,
@@ -33,28 +33,51 @@ export function taskMessage(state: WorkflowState, stepId: string): OutgoingMessa
   }, { tenantId: state.tenantId, workflowId: state.workflowId }, `cmd_${step.taskId!}`);
 }
 
-/** The messages that follow from new events: tasks for scheduled steps, the result when it ends. */
-export function followUps(events: DomainEvent[], after: WorkflowState): OutgoingMessage[] {
+/** The timer that fires when a step attempt's time to report has run out. */
+function stepTimer(state: WorkflowState, stepId: string, dueAt: number): OutgoingMessage {
+  const step = state.steps[stepId]!;
+  return outgoing(Topics.workflowCommands, Messages.WorkflowTimerElapsed, state.workflowId, {
+    workflowId: state.workflowId, timer: 'step-timeout', stepId, taskId: step.taskId!, dueAt: new Date(dueAt).toISOString(),
+  }, { tenantId: state.tenantId, workflowId: state.workflowId }, `timer_${step.taskId!}`);
+}
+
+/**
+ * The messages that follow from new events: tasks for scheduled steps (through a delay topic while a
+ * retry's backoff lasts) with a timer for each attempt's timeout, the deadline timer of a new
+ * workflow, and the result when it ends.
+ */
+export function followUps(events: DomainEvent[], after: WorkflowState, now = Date.now()): OutgoingMessage[] {
   const out: OutgoingMessage[] = [];
   for (const e of events) {
     switch (e.type) {
-      case 'StepScheduled':
-        out.push(taskMessage(after, e.data.stepId));
+      case 'StepScheduled': {
+        const dispatchAt = e.data.notBefore ? Date.parse(e.data.notBefore) : now;
+        out.push(delayed(taskMessage(after, e.data.stepId), dispatchAt, now));
+        if (e.data.timeoutMs) out.push(delayed(stepTimer(after, e.data.stepId, dispatchAt + e.data.timeoutMs), dispatchAt + e.data.timeoutMs, now));
+        break;
+      }
+      case 'WorkflowStarted':
+        if (e.data.deadline) {
+          const dueAt = Date.parse(e.data.deadline);
+          out.push(delayed(outgoing(Topics.workflowCommands, Messages.WorkflowTimerElapsed, after.workflowId, {
+            workflowId: after.workflowId, timer: 'deadline', dueAt: e.data.deadline,
+          }, { tenantId: after.tenantId, workflowId: after.workflowId }, `deadline_${after.workflowId}`), dueAt, now));
+        }
         break;
       case 'WorkflowCompleted':
       case 'WorkflowFailed':
+      case 'WorkflowCancelled':
         out.push(outgoing(Topics.results, Messages.RequestAnswered, after.requestId, {
           requestId: after.requestId,
           workflowId: after.workflowId,
           tenantId: after.tenantId,
-          status: e.type === 'WorkflowCompleted' ? 'completed' : 'failed',
+          status: e.type === 'WorkflowCompleted' ? 'completed' : e.type === 'WorkflowFailed' ? 'failed' : 'cancelled',
           answer: e.type === 'WorkflowCompleted' ? e.data.answer : undefined,
           sources: e.type === 'WorkflowCompleted' ? e.data.sources : [],
-          error: e.type === 'WorkflowFailed' ? e.data.reason : undefined,
-          completedAt: e.type === 'WorkflowCompleted' ? e.data.completedAt : e.data.failedAt,
+          error: e.type === 'WorkflowFailed' ? e.data.reason : e.type === 'WorkflowCancelled' ? `cancelled${e.data.reason ? `: ${e.data.reason}` : ''}` : undefined,
+          completedAt: e.type === 'WorkflowCompleted' ? e.data.completedAt : e.type === 'WorkflowFailed' ? e.data.failedAt : e.data.cancelledAt,
         }, { tenantId: after.tenantId, workflowId: after.workflowId }, `result_${after.workflowId}`));
         break;
-      case 'WorkflowStarted':
       case 'PlanAccepted':
       case 'StepCompleted':
       case 'StepFailed':

@@ -6,7 +6,7 @@ export interface WorkflowView {
   workflowId: string;
   requestId: string;
   tenantId: string;
-  status: 'accepted' | 'running' | 'completed' | 'failed';
+  status: 'accepted' | 'running' | 'completed' | 'failed' | 'cancelled';
   question: string;
   intent?: Record<string, unknown>;
   answer?: string;
@@ -14,6 +14,9 @@ export interface WorkflowView {
   validated?: boolean;
   model?: { provider: string; model: string; label: string };
   failure?: { code: string; reason: string };
+  cancellation?: { reason?: string; requestedBy?: string };
+  /** Past this the workflow fails with DEADLINE_EXCEEDED. */
+  deadline?: string;
   pins: Record<string, string>;
   /** Tokens and cost of every model call of this workflow. */
   usage: { promptTokens: number; completionTokens: number; costUsd: number };
@@ -46,6 +49,8 @@ export function toWorkflowView(
     validated: state.validated,
     model: state.model,
     failure: state.failure,
+    cancellation: state.cancellation,
+    deadline: state.deadline,
     pins: state.pins,
     usage: state.usage,
     startedAt: state.startedAt || loaded.accepted?.acceptedAt,

@@ -1,5 +1,5 @@
 import { deriveId } from '@flotilla/common';
-import { PlanStepV1, SourceV1, StepErroredV1, StepSucceededV1, SubmitRequestV1 } from '@flotilla/contracts';
+import { CancelWorkflowV1, PlanStepV1, SourceV1, StepErroredV1, StepErrorV1, StepKind, StepSucceededV1, SubmitRequestV1, WorkflowTimerElapsedV1 } from '@flotilla/contracts';
 import { evolve } from './evolve';
 import { checkPlan, resolveInput, safePlan } from './plan';
 import { DomainEvent, StepState, WorkflowState } from './state';
@@ -8,7 +8,68 @@ import { DomainEvent, StepState, WorkflowState } from './state';
 export type WorkflowCommand =
   | { type: 'StartWorkflow'; data: { workflowId: string; request: SubmitRequestV1; pins: Record<string, string>; now: string } }
   | { type: 'RecordStepSucceeded'; data: { result: StepSucceededV1; now: string } }
-  | { type: 'RecordStepErrored'; data: { result: StepErroredV1; now: string } };
+  | { type: 'RecordStepErrored'; data: { result: StepErroredV1; now: string } }
+  | { type: 'CancelWorkflow'; data: { cancel: CancelWorkflowV1; now: string } }
+  | { type: 'TimerElapsed'; data: { timer: WorkflowTimerElapsedV1; now: string } };
+
+/**
+ * How long each kind of step may take to report before its attempt counts as timed out, and the
+ * retry backoff. Pinned at workflow start (pins `stepTimeoutsMs`, `retryBackoffMs`, `deadlineMs`),
+ * so a configuration change never alters a running workflow; these are the defaults.
+ */
+export interface StepPolicy {
+  timeoutsMs: Record<StepKind, number>;
+  /** Backoff before attempt n ≥ 2: min(maxMs, baseMs · 2^(n−2)), with jitter in [½, 1] of it. */
+  backoff: { baseMs: number; maxMs: number };
+  /** A workflow's deadline from its start, unless the request sets `timeoutMs`. */
+  deadlineMs: number;
+}
+
+export const DEFAULT_STEP_POLICY: StepPolicy = {
+  timeoutsMs: { plan: 60_000, compose: 60_000, retrieve: 20_000, tool: 30_000, validate: 30_000 },
+  backoff: { baseMs: 1_000, maxMs: 30_000 },
+  deadlineMs: 300_000,
+};
+
+/** The pins that carry a step policy (see `policyOf`). */
+export function policyPins(policy: StepPolicy): Record<string, string> {
+  return {
+    stepTimeoutsMs: JSON.stringify(policy.timeoutsMs),
+    retryBackoffMs: `${policy.backoff.baseMs},${policy.backoff.maxMs}`,
+    deadlineMs: String(policy.deadlineMs),
+  };
+}
+
+/** The step policy pinned in a workflow (defaults for anything missing or unreadable). */
+export function policyOf(pins: Record<string, string>): StepPolicy {
+  const policy: StepPolicy = { timeoutsMs: { ...DEFAULT_STEP_POLICY.timeoutsMs }, backoff: { ...DEFAULT_STEP_POLICY.backoff }, deadlineMs: DEFAULT_STEP_POLICY.deadlineMs };
+  try {
+    const t = JSON.parse(pins['stepTimeoutsMs'] ?? '{}') as Record<string, unknown>;
+    for (const kind of Object.keys(policy.timeoutsMs) as StepKind[]) {
+      const v = t[kind];
+      if (typeof v === 'number' && Number.isFinite(v) && v > 0) policy.timeoutsMs[kind] = v;
+    }
+  } catch {
+    // unreadable pin: defaults
+  }
+  const [base, max] = (pins['retryBackoffMs'] ?? '').split(',').map(Number);
+  if (base !== undefined && Number.isFinite(base) && base >= 0 && max !== undefined && Number.isFinite(max) && max >= base) policy.backoff = { baseMs: base, maxMs: max };
+  const deadline = Number(pins['deadlineMs']);
+  if (Number.isFinite(deadline) && deadline > 0) policy.deadlineMs = deadline;
+  return policy;
+}
+
+/**
+ * The backoff before `attempt` (≥ 2) of a step: exponential, capped, with jitter derived from the
+ * task id — deterministic, so the decider stays pure and a re-made decision waits the same.
+ */
+export function retryDelayMs(policy: StepPolicy, attempt: number, taskId: string): number {
+  const cap = Math.min(policy.backoff.maxMs, policy.backoff.baseMs * 2 ** Math.max(0, attempt - 2));
+  let h = 2166136261;
+  for (let i = 0; i < taskId.length; i++) h = Math.imul(h ^ taskId.charCodeAt(i), 16777619);
+  const unit = (h >>> 0) / 0xffffffff;
+  return Math.round(cap * (0.5 + 0.5 * unit));
+}
 
 /** Attempts per step before it is given up on. */
 export const MAX_STEP_ATTEMPTS = 3;
@@ -35,16 +96,21 @@ export function decide(command: WorkflowCommand, state: WorkflowState): DomainEv
     case 'StartWorkflow': {
       if (state.status !== 'none') return [];
       const { workflowId, request, pins, now } = command.data;
+      const policy = policyOf(pins);
       const started: DomainEvent = {
         type: 'WorkflowStarted',
         data: {
           workflowId, requestId: request.requestId, tenantId: request.tenantId, question: request.question, sessionId: request.sessionId,
           userId: request.userId, channel: request.channel ?? 'intake', callbackUrl: request.callbackUrl, pins, startedAt: now,
+          deadline: new Date(Date.parse(now) + (request.timeoutMs ?? policy.deadlineMs)).toISOString(),
         },
       };
       const plan: DomainEvent = {
         type: 'StepScheduled',
-        data: { stepId: 'plan', taskId: taskIdFor(workflowId, 'plan', 1), attempt: 1, kind: 'plan', input: { question: request.question }, dependsOn: [] },
+        data: {
+          stepId: 'plan', taskId: taskIdFor(workflowId, 'plan', 1), attempt: 1, kind: 'plan', input: { question: request.question }, dependsOn: [],
+          timeoutMs: policy.timeoutsMs.plan,
+        },
       };
       return [started, plan];
     }
@@ -63,20 +129,50 @@ export function decide(command: WorkflowCommand, state: WorkflowState): DomainEv
       const { result, now } = command.data;
       const step = currentStep(state, result.stepId, result.taskId);
       if (!step) return [];
-      const retry = result.error.retryable && step.attempt < MAX_STEP_ATTEMPTS;
-      const events: DomainEvent[] = [{ type: 'StepFailed', data: { stepId: step.id, taskId: result.taskId, attempt: step.attempt, error: result.error, willRetry: retry } }];
-      if (retry) {
-        // Failed attempts count toward the limit; revisions of a rejected answer do not.
-        const attempt = step.attempt + 1;
-        events.push({ type: 'StepScheduled', data: { stepId: step.id, taskId: taskIdFor(state.workflowId, step.id, attempt), attempt, kind: step.kind, input: step.input, dependsOn: step.dependsOn } });
-        return events;
+      return failAttempt(state, step, result.error, now);
+    }
+    case 'TimerElapsed': {
+      const { timer, now } = command.data;
+      if (state.status !== 'running' || timer.workflowId !== state.workflowId) return [];
+      if (timer.timer === 'deadline') {
+        return [{ type: 'WorkflowFailed', data: { code: 'DEADLINE_EXCEEDED', reason: `the workflow did not finish by its deadline (${state.deadline ?? timer.dueAt})`, failedAt: now } }];
       }
-      // Evidence-gathering steps degrade: the answer is composed from what is known, saying what is not.
-      if (step.kind === 'tool' || step.kind === 'retrieve') return continueWith(state, events, now);
-      events.push({ type: 'WorkflowFailed', data: { code: result.error.code, reason: `${step.kind} step "${step.id}" failed: ${result.error.message}`, failedAt: now } });
-      return events;
+      const step = timer.stepId && timer.taskId ? currentStep(state, timer.stepId, timer.taskId) : undefined;
+      if (!step) return []; // the attempt answered in time, or was already given up on
+      const error: StepErrorV1 = { code: 'STEP_TIMEOUT', message: `${step.kind} step "${step.id}" attempt ${step.attempt} did not report within ${step.timeoutMs ?? policyOf(state.pins).timeoutsMs[step.kind]} ms`, retryable: true };
+      return failAttempt(state, step, error, now);
+    }
+    case 'CancelWorkflow': {
+      const { cancel, now } = command.data;
+      if (state.status !== 'running' || cancel.tenantId !== state.tenantId) return [];
+      return [{ type: 'WorkflowCancelled', data: { reason: cancel.reason, requestedBy: cancel.requestedBy, cancelledAt: now } }];
     }
   }
+}
+
+/**
+ * An attempt failed (an agent reported an error, or it timed out): retry it after a backoff while
+ * attempts remain and retrying can help; otherwise evidence-gathering steps degrade (the answer is
+ * composed from what is known) and the others fail the workflow.
+ */
+function failAttempt(state: WorkflowState, step: StepState, error: StepErrorV1, now: string): DomainEvent[] {
+  const retry = error.retryable && step.attempt < MAX_STEP_ATTEMPTS;
+  const events: DomainEvent[] = [{ type: 'StepFailed', data: { stepId: step.id, taskId: step.taskId!, attempt: step.attempt, error, willRetry: retry } }];
+  if (retry) {
+    // Failed attempts count toward the limit; revisions of a rejected answer do not.
+    const policy = policyOf(state.pins);
+    const attempt = step.attempt + 1;
+    const taskId = taskIdFor(state.workflowId, step.id, attempt);
+    const notBefore = new Date(Date.parse(now) + retryDelayMs(policy, attempt, taskId)).toISOString();
+    events.push({
+      type: 'StepScheduled',
+      data: { stepId: step.id, taskId, attempt, kind: step.kind, input: step.input, dependsOn: step.dependsOn, notBefore, timeoutMs: policy.timeoutsMs[step.kind] },
+    });
+    return events;
+  }
+  if (step.kind === 'tool' || step.kind === 'retrieve') return continueWith(state, events, now);
+  events.push({ type: 'WorkflowFailed', data: { code: error.code, reason: `${step.kind} step "${step.id}" failed: ${error.message}`, failedAt: now } });
+  return events;
 }
 
 /** The step a result refers to, if it is the attempt still awaited; otherwise the result is stale. */
@@ -119,7 +215,10 @@ function continueWith(state: WorkflowState, events: DomainEvent[], now: string):
     const attempt = s.attempt + 1;
     const input = resolveInput(s.input, outputs);
     if (s.kind === 'compose' && after.revisions > 0) Object.assign(input, { revision: after.revisions, rejectedReasons: after.rejectedReasons });
-    out.push({ type: 'StepScheduled', data: { stepId: s.id, taskId: taskIdFor(after.workflowId, s.id, attempt), attempt, kind: s.kind, input, dependsOn: s.dependsOn } });
+    out.push({
+      type: 'StepScheduled',
+      data: { stepId: s.id, taskId: taskIdFor(after.workflowId, s.id, attempt), attempt, kind: s.kind, input, dependsOn: s.dependsOn, timeoutMs: policyOf(after.pins).timeoutsMs[s.kind] },
+    });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { SubmitRequestV1 } from '@flotilla/contracts';
-import { decide, MAX_REVISIONS, MAX_STEP_ATTEMPTS, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
+import { decide, DEFAULT_STEP_POLICY, MAX_REVISIONS, MAX_STEP_ATTEMPTS, policyOf, policyPins, retryDelayMs, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
 import { fold } from './evolve';
 import { DomainEvent } from './state';
 
@@ -46,8 +46,11 @@ const scheduled = (events: DomainEvent[]): string[] => events.filter((e) => e.ty
 describe('workflow decider', () => {
   it('starts a workflow and schedules planning', () => {
     given([]).when(start).then([
-      { type: 'WorkflowStarted', data: expect.objectContaining({ workflowId: WF, requestId: 'r1', tenantId: 'acme', channel: 'chat', pins: { planVersion: 'plan-v1' }, startedAt: NOW }) as never },
-      { type: 'StepScheduled', data: { stepId: 'plan', taskId: taskIdFor(WF, 'plan', 1), attempt: 1, kind: 'plan', input: { question: request.question }, dependsOn: [] } },
+      {
+        type: 'WorkflowStarted',
+        data: expect.objectContaining({ workflowId: WF, requestId: 'r1', tenantId: 'acme', channel: 'chat', pins: { planVersion: 'plan-v1' }, startedAt: NOW, deadline: '2026-11-21T10:05:00.000Z' }) as never,
+      },
+      { type: 'StepScheduled', data: { stepId: 'plan', taskId: taskIdFor(WF, 'plan', 1), attempt: 1, kind: 'plan', input: { question: request.question }, dependsOn: [], timeoutMs: 60_000 } },
     ]);
   });
 
@@ -159,6 +162,94 @@ describe('workflow decider', () => {
     expect(fold(h).status).toBe('completed');
     given(h).when(succeeded('validate', { verdict: 'approved' })).then([]);
     given(h).when(start).then([]);
+  });
+
+  describe('timeouts, deadlines, retries and cancellation', () => {
+    const LATER = '2026-11-21T10:01:00.000Z';
+    const timer = (stepId: string, attempt: number, now = LATER): WorkflowCommand => ({
+      type: 'TimerElapsed', data: { timer: { workflowId: WF, timer: 'step-timeout', stepId, taskId: taskIdFor(WF, stepId, attempt), dueAt: now }, now },
+    });
+    const deadline: WorkflowCommand = { type: 'TimerElapsed', data: { timer: { workflowId: WF, timer: 'deadline', dueAt: '2026-11-21T10:05:00.000Z' }, now: '2026-11-21T10:05:00.000Z' } };
+    const cancel = (tenantId = 'acme'): WorkflowCommand => ({
+      type: 'CancelWorkflow', data: { cancel: { workflowId: WF, tenantId, reason: 'changed my mind', requestedBy: 'user-1', requestedAt: LATER }, now: LATER },
+    });
+
+    it('a step that does not report in time fails that attempt and is retried after a backoff', () => {
+      given(history(start)).when(timer('plan', 1)).then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['StepFailed', 'StepScheduled']);
+        expect(events[0]!.data).toMatchObject({ stepId: 'plan', attempt: 1, willRetry: true, error: { code: 'STEP_TIMEOUT', retryable: true } });
+        const retry = events[1]!.data as { attempt: number; notBefore: string; timeoutMs: number };
+        expect(retry.attempt).toBe(2);
+        const wait = Date.parse(retry.notBefore) - Date.parse(LATER);
+        expect(wait).toBe(retryDelayMs(DEFAULT_STEP_POLICY, 2, taskIdFor(WF, 'plan', 2)));
+        expect(wait).toBeGreaterThanOrEqual(500);
+        expect(wait).toBeLessThanOrEqual(1000);
+      });
+    });
+
+    it('a timer for an attempt that already answered (or was superseded) decides nothing', () => {
+      const answered = history(start, succeeded('plan', { steps: orderPlan }));
+      given(answered).when(timer('plan', 1)).then([]);
+      const retried = history(start, errored('plan', true));
+      given(retried).when(timer('plan', 1)).then([]);
+    });
+
+    it('backoff grows exponentially with jitter and is capped', () => {
+      const policy = policyOf(policyPins({ ...DEFAULT_STEP_POLICY, backoff: { baseMs: 100, maxMs: 1000 } }));
+      const delays = [2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(policy, n, `task-${n}`));
+      [100, 200, 400, 800, 1000, 1000].forEach((cap, i) => {
+        expect(delays[i]).toBeGreaterThanOrEqual(cap / 2);
+        expect(delays[i]).toBeLessThanOrEqual(cap);
+      });
+      // Jitter differs between tasks but not between two decisions about the same task.
+      expect(retryDelayMs(policy, 3, 'a')).toBe(retryDelayMs(policy, 3, 'a'));
+      expect(new Set(['a', 'b', 'c', 'd', 'e'].map((t) => retryDelayMs(policy, 5, t))).size).toBeGreaterThan(1);
+    });
+
+    it('the pinned policy is used, not the defaults', () => {
+      const pins = { ...policyPins({ ...DEFAULT_STEP_POLICY, timeoutsMs: { ...DEFAULT_STEP_POLICY.timeoutsMs, plan: 1234 }, deadlineMs: 5000 }) };
+      const custom: WorkflowCommand = { type: 'StartWorkflow', data: { workflowId: WF, request, pins, now: NOW } };
+      given([]).when(custom).then((events) => {
+        expect(events[0]!.data).toMatchObject({ deadline: '2026-11-21T10:00:05.000Z' });
+        expect(events[1]!.data).toMatchObject({ timeoutMs: 1234 });
+      });
+      const own: WorkflowCommand = { type: 'StartWorkflow', data: { workflowId: WF, request: { ...request, timeoutMs: 9000 }, pins, now: NOW } };
+      given([]).when(own).then((events) => expect(events[0]!.data).toMatchObject({ deadline: '2026-11-21T10:00:09.000Z' }));
+    });
+
+    it('the last attempt timing out fails a plan step, and degrades a tool step', () => {
+      const h = history(start, timer('plan', 1), timer('plan', 2));
+      given(h).when(timer('plan', MAX_STEP_ATTEMPTS)).then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['StepFailed', 'WorkflowFailed']);
+        expect(events[1]!.data).toMatchObject({ code: 'STEP_TIMEOUT' });
+      });
+      const tools = history(start, succeeded('plan', { steps: orderPlan }), timer('lookup-order', 1), timer('lookup-order', 2));
+      given(tools).when(timer('lookup-order', 3)).then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['StepFailed']);
+        expect(events[0]!.data).toMatchObject({ willRetry: false });
+      });
+    });
+
+    it('a workflow past its deadline fails with DEADLINE_EXCEEDED; a finished one ignores the timer', () => {
+      given(history(start)).when(deadline).then([
+        { type: 'WorkflowFailed', data: { code: 'DEADLINE_EXCEEDED', reason: expect.stringContaining('deadline') as never, failedAt: '2026-11-21T10:05:00.000Z' } },
+      ]);
+      const plan = [{ id: 'compose', kind: 'compose', input: {}, dependsOn: [] }, { id: 'validate', kind: 'validate', input: {}, dependsOn: ['compose'] }];
+      given(history(start, succeeded('plan', { steps: plan }), succeeded('compose', { answer: 'Hi' }), succeeded('validate', { verdict: 'approved' }))).when(deadline).then([]);
+    });
+
+    it('cancels a running workflow once, for its own tenant only, and ignores results after it', () => {
+      const h = history(start);
+      given(h).when(cancel('someone-else')).then([]);
+      const cancelled = given(h).when(cancel()).then([
+        { type: 'WorkflowCancelled', data: { reason: 'changed my mind', requestedBy: 'user-1', cancelledAt: LATER } },
+      ]);
+      const after = [...h, ...cancelled];
+      expect(fold(after).status).toBe('cancelled');
+      given(after).when(cancel()).then([]);
+      given(after).when(succeeded('plan', { steps: orderPlan })).then([]);
+      given(after).when(timer('plan', 1)).then([]);
+    });
   });
 
   it('derives ids deterministically', () => {

@@ -9,6 +9,7 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       return {
         ...next, status: 'running', workflowId: d.workflowId, requestId: d.requestId, tenantId: d.tenantId, question: d.question,
         sessionId: d.sessionId, userId: d.userId, channel: d.channel, callbackUrl: d.callbackUrl, pins: d.pins, startedAt: d.startedAt,
+        deadline: d.deadline,
       };
     }
     case 'PlanAccepted': {
@@ -26,7 +27,7 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       const prev = next.steps[d.stepId];
       const step: StepState = {
         ...(prev ?? { id: d.stepId, kind: d.kind, dependsOn: d.dependsOn }),
-        input: d.input, status: 'scheduled', taskId: d.taskId, attempt: d.attempt, error: undefined,
+        input: d.input, status: 'scheduled', taskId: d.taskId, attempt: d.attempt, error: undefined, notBefore: d.notBefore, timeoutMs: d.timeoutMs,
       } as StepState;
       return { ...next, steps: { ...next.steps, [d.stepId]: step }, stepOrder: prev ? next.stepOrder : [...next.stepOrder, d.stepId] };
     }
@@ -55,6 +56,8 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       return { ...next, status: 'completed', answer: event.data.answer, sources: event.data.sources, validated: event.data.validated, model: event.data.model, endedAt: event.data.completedAt };
     case 'WorkflowFailed':
       return { ...next, status: 'failed', failure: { code: event.data.code, reason: event.data.reason }, endedAt: event.data.failedAt };
+    case 'WorkflowCancelled':
+      return { ...next, status: 'cancelled', cancellation: { reason: event.data.reason, requestedBy: event.data.requestedBy }, endedAt: event.data.cancelledAt };
   }
 }
 

@@ -1,6 +1,6 @@
 import {
   AnswerRevisionRequestedV1, Channel, ModelInfoV1, PlanAcceptedV1, SourceV1, StepCompletedV1, StepErrorV1, StepFailedV1, StepKind, StepScheduledV1,
-  WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1,
+  WorkflowCancelledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1,
 } from '@flotilla/contracts';
 
 /** A workflow event as the decider produces it: the wire name and the data, without envelope. */
@@ -12,7 +12,8 @@ export type DomainEvent =
   | { type: 'StepFailed'; data: StepFailedV1 }
   | { type: 'AnswerRevisionRequested'; data: AnswerRevisionRequestedV1 }
   | { type: 'WorkflowCompleted'; data: WorkflowCompletedV1 }
-  | { type: 'WorkflowFailed'; data: WorkflowFailedV1 };
+  | { type: 'WorkflowFailed'; data: WorkflowFailedV1 }
+  | { type: 'WorkflowCancelled'; data: WorkflowCancelledV1 };
 
 export type StepStatus = 'pending' | 'scheduled' | 'completed' | 'failed';
 
@@ -27,9 +28,12 @@ export interface StepState {
   output?: Record<string, unknown>;
   error?: StepErrorV1;
   model?: ModelInfoV1;
+  /** The current attempt's dispatch time (after any backoff) and time allowed to answer. */
+  notBefore?: string;
+  timeoutMs?: number;
 }
 
-export type WorkflowStatus = 'none' | 'running' | 'completed' | 'failed';
+export type WorkflowStatus = 'none' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface WorkflowState {
   status: WorkflowStatus;
@@ -43,6 +47,8 @@ export interface WorkflowState {
   callbackUrl?: string;
   pins: Record<string, string>;
   startedAt: string;
+  /** Past this the workflow fails with DEADLINE_EXCEEDED. */
+  deadline?: string;
   intent?: Record<string, unknown>;
   planVersion?: string;
   steps: Record<string, StepState>;
@@ -53,6 +59,7 @@ export interface WorkflowState {
   validated?: boolean;
   model?: ModelInfoV1;
   failure?: { code: string; reason: string };
+  cancellation?: { reason?: string; requestedBy?: string };
   endedAt?: string;
   /** Answer revisions asked for after validator rejections, with the latest reasons. */
   revisions: number;
