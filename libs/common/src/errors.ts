@@ -12,6 +12,8 @@ export enum ErrorCode {
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   DependencyUnavailable = 'DEPENDENCY_UNAVAILABLE',
   Timeout = 'TIMEOUT',
+  /** A workflow step attempt did not report within its time. */
+  StepTimeout = 'STEP_TIMEOUT',
   RateLimited = 'RATE_LIMITED',
   ToolFailed = 'TOOL_FAILED',
   ModelFailed = 'MODEL_FAILED',
@@ -24,6 +26,7 @@ export function isRetryableCode(code: ErrorCode): boolean {
   switch (code) {
     case ErrorCode.DependencyUnavailable:
     case ErrorCode.Timeout:
+    case ErrorCode.StepTimeout:
     case ErrorCode.RateLimited:
     case ErrorCode.Internal:
       return true;

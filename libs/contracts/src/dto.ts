@@ -121,6 +121,11 @@ export class ExecuteStepV1 {
   @IsIn(STEP_KINDS) kind!: StepKind;
   @IsObject() input!: Record<string, unknown>;
   @ValidateNested() @Type(() => StepContextV1) context!: StepContextV1;
+  /**
+   * When this attempt times out. Past it the agent stops waiting for the execution and reports
+   * STEP_TIMEOUT (retryable), so a hung call never holds its partition longer than the step may take.
+   */
+  @IsOptional() @IsISO8601() deadline?: string;
 }
 
 export class TokenUsageV1 {

@@ -16,8 +16,9 @@ export function eventMessages(events: DomainEvent[], before: WorkflowState, work
 }
 
 /** The task for a scheduled step, carrying everything the (stateless) agent needs. */
-export function taskMessage(state: WorkflowState, stepId: string): OutgoingMessage {
+export function taskMessage(state: WorkflowState, stepId: string, now = Date.now()): OutgoingMessage {
   const step = state.steps[stepId]!;
+  const dispatchAt = step.notBefore ? Math.max(Date.parse(step.notBefore), now) : now;
   return outgoing(TASK_TOPICS[agentFor(step.kind)][laneOf(state.channel)], Messages.ExecuteStep, state.workflowId, {
     workflowId: state.workflowId,
     tenantId: state.tenantId,
@@ -30,6 +31,7 @@ export function taskMessage(state: WorkflowState, stepId: string): OutgoingMessa
       question: state.question, intent: state.intent, dependencies: stepOutputs(state), pins: state.pins, startedAt: state.startedAt,
       lane: laneOf(state.channel), sessionId: state.sessionId, userId: state.userId,
     },
+    deadline: step.timeoutMs ? new Date(dispatchAt + step.timeoutMs).toISOString() : undefined,
   }, { tenantId: state.tenantId, workflowId: state.workflowId }, `cmd_${step.taskId!}`);
 }
 
@@ -52,7 +54,7 @@ export function followUps(events: DomainEvent[], after: WorkflowState, now = Dat
     switch (e.type) {
       case 'StepScheduled': {
         const dispatchAt = e.data.notBefore ? Date.parse(e.data.notBefore) : now;
-        out.push(delayed(taskMessage(after, e.data.stepId), dispatchAt, now));
+        out.push(delayed(taskMessage(after, e.data.stepId, now), dispatchAt, now));
         if (e.data.timeoutMs) out.push(delayed(stepTimer(after, e.data.stepId, dispatchAt + e.data.timeoutMs), dispatchAt + e.data.timeoutMs, now));
         break;
       }
