@@ -35,3 +35,9 @@ export async function until<T>(what: string, probe: () => T | undefined, timeout
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Publishes one message with Kafka headers (kcat -H name=value). */
+export function kcatProduceWithHeaders(sut: SystemUnderTest, topic: string, key: string, value: string, headers: Record<string, string>): void {
+  const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]);
+  execFileSync('kcat', ['-b', sut.kafkaBrokers, '-P', '-t', sut.namespace + topic, '-k', key, ...h], { input: value + '\n', timeout: 15_000 });
+}

@@ -38,6 +38,11 @@ export const WORKFLOW_PARTITIONS = 6;
 export const Topics = {
   /** Public intake (batch lane): outside systems publish `SubmitRequest`; key = requestId. */
   intake: defineTopic({ name: 'flotilla.intake.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
+  /**
+   * REST submissions from the gateway (batch lane), authenticated there; same contract. Internal:
+   * with Kafka ACLs only the gateway writes it, while outside publishers write `intake` with an API key.
+   */
+  apiIntake: defineTopic({ name: 'flotilla.intake.api.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
   /** Chat requests from the gateway (interactive lane); same contract as the public intake. */
   interactiveIntake: defineTopic({ name: 'flotilla.intake.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
   /** Commands about running workflows: cancellation and elapsed timers; key = workflowId. */

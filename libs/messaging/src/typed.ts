@@ -54,7 +54,14 @@ export function outgoing<TType extends string, TData extends object>(
   return { topic: topic.name, key, value: JSON.stringify(envelope), headers };
 }
 
-/** The dead-letter record for a message that could not be processed. */
+/** Headers that carry credentials; a dead-letter record keeps that they were there, never their value. */
+const CREDENTIAL_HEADERS = new Set(['flotilla-api-key', 'authorization', 'x-api-key']);
+
+function redactCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, CREDENTIAL_HEADERS.has(k.toLowerCase()) ? '[redacted]' : v]));
+}
+
+/** The dead-letter record for a message that could not be processed (credentials in headers redacted). */
 export function deadLetter(raw: IncomingMessage, groupId: string, error: FlotillaError, attempts: number): OutgoingMessage {
   const value = raw.value ?? Buffer.alloc(0);
   const text = value.toString('utf8');
@@ -64,7 +71,7 @@ export function deadLetter(raw: IncomingMessage, groupId: string, error: Flotill
     partition: raw.partition,
     offset: raw.offset,
     key: raw.key,
-    headers: raw.headers,
+    headers: redactCredentials(raw.headers),
     payload: isText ? text : value.toString('base64'),
     payloadEncoding: isText ? 'utf8' : 'base64',
     reason: error.message,

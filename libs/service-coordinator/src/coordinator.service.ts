@@ -1,10 +1,12 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { createLogger } from '@flotilla/common';
+import { Authenticator, authenticatorFrom, INTAKE_API_KEY_HEADER, verifyIntakePublisher } from '@flotilla/auth';
+import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { ALL_TOPICS, IntakeMessage, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
 import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
+import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription } from '@flotilla/messaging';
-import { BUS, CONFIG, INSTANCE_ID, Readiness } from '@flotilla/platform';
+import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from '@flotilla/platform';
 import { decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
 import { eventMessages, followUps } from './dispatch';
 import { WorkflowStore } from './workflow-store';
@@ -31,6 +33,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
   private readonly subscriptions: Subscription[] = [];
   private readonly locks = new Map<string, Promise<void>>();
   private readonly policy: StepPolicy;
+  private readonly apiKeys: ApiKeyStore;
+  private readonly authenticator: Authenticator;
   private ready = false;
 
   constructor(
@@ -39,13 +43,16 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     @Inject(INSTANCE_ID) instanceId: string,
     readiness: Readiness,
   ) {
-    this.store = new WorkflowStore(bus, instanceId);
+    this.store = new WorkflowStore(bus, instanceId, workflowSnapshotsFromConfig(config));
     this.policy = stepPolicyFrom(config);
+    this.apiKeys = createApiKeyStore(config);
+    this.authenticator = authenticatorFrom(config, this.apiKeys);
     readiness.register({ name: 'coordinator', ready: () => this.ready });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     const started = Date.now();
+    await this.apiKeys.init();
     await this.store.start();
     await this.store.catchUp();
     log.info('workflow state rebuilt from the event log', {
@@ -67,7 +74,13 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       autoCommit: false,
       partitionsConcurrently: 6,
       logger: log,
-      handlers: [on(Topics.intake, (m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP))],
+      handlers: [
+        on(Topics.intake, async (m, raw) => {
+          await this.verifyPublisher(m, raw);
+          await this.onIntake(m, raw, COORDINATOR_BATCH_GROUP);
+        }),
+        on(Topics.apiIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP)),
+      ],
     }));
     this.subscriptions.push(await startDelayForwarder(this.bus, { topics: ALL_TOPICS.map((t) => t.name), logger: log }));
     await Promise.all(this.subscriptions.map((s) => s.ready));
@@ -78,6 +91,27 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     this.ready = false;
     await Promise.allSettled(this.subscriptions.map((s) => s.stop()));
     await this.store.stop();
+    await this.apiKeys.close();
+  }
+
+  /**
+   * The public intake topic is written by outside systems: each message must carry an API key
+   * (header `flotilla-api-key`) with role `intake:publish` for the tenant it names — required when
+   * AUTH_REQUIRED is on, checked whenever one is present. A message that fails is dead-lettered with
+   * the reason (a non-retryable error); it never starts work, least of all for another tenant.
+   */
+  private async verifyPublisher(message: IntakeMessage, raw: IncomingMessage): Promise<void> {
+    if (raw.headers[INTAKE_API_KEY_HEADER] === undefined) {
+      if (!this.config.AUTH_REQUIRED) return;
+      throw new FlotillaError(ErrorCode.ValidationFailed, `intake publisher not allowed: no ${INTAKE_API_KEY_HEADER} header (an API key with role intake:publish for tenant ${message.data.tenantId})`, { retryable: false });
+    }
+    try {
+      await verifyIntakePublisher(this.authenticator, raw.headers, message.data.tenantId);
+    } catch (err) {
+      const error = FlotillaError.from(err);
+      if (error.retryable) throw error; // the key store is unreachable: try again, do not dead-letter
+      throw new FlotillaError(ErrorCode.ValidationFailed, `intake publisher not allowed: ${error.message}`, { retryable: false, cause: err });
+    }
   }
 
   /**
