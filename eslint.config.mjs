@@ -12,9 +12,16 @@ const OWNED = {
   '@qdrant/js-client-rest': 'retrieval',
   'better-sqlite3': 'embedded-db',
   jose: 'auth',
+  '@opentelemetry/api': 'telemetry',
+  '@opentelemetry/sdk-trace-base': 'telemetry',
+  '@opentelemetry/sdk-trace-node': 'telemetry',
+  '@opentelemetry/core': 'telemetry',
+  '@opentelemetry/resources': 'telemetry',
+  '@opentelemetry/exporter-trace-otlp-http': 'telemetry',
+  '@opentelemetry/semantic-conventions': 'telemetry',
 };
 const ALL_OWNED = Object.keys(OWNED);
-const LIBS = ['common', 'config', 'contracts', 'guardrails', 'embedded-db', 'messaging', 'workflow', 'llm', 'memory', 'retrieval', 'tools', 'auth', 'platform', 'sample-business',
+const LIBS = ['common', 'config', 'telemetry', 'contracts', 'guardrails', 'embedded-db', 'messaging', 'workflow', 'llm', 'memory', 'retrieval', 'tools', 'auth', 'platform', 'sample-business',
   'service-gateway', 'service-coordinator', 'service-planner', 'service-retriever', 'service-tool', 'service-validator'];
 
 const depConstraints = [

@@ -1,0 +1,2 @@
+// Tracing with OpenTelemetry: the only importer of @opentelemetry/*.
+export {};
