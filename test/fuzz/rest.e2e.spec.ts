@@ -79,7 +79,7 @@ const nastyKey = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype
 
 /** Bodies shaped like a submission, with each field's type drawn at random. */
 const submissionish = fc.record(
-  { question: anyJson, requestId: anyJson, sessionId: anyJson, userId: anyJson, callbackUrl: fc.oneof(anyJson, fc.constantFrom('javascript:alert(1)', 'file:///etc/passwd', 'http://', 'http://localhost:1/x')), extra: anyJson },
+  { question: anyJson, requestId: anyJson, sessionId: anyJson, userId: anyJson, timeoutMs: fc.oneof(anyJson, fc.integer(), fc.double()), callbackUrl: fc.oneof(anyJson, fc.constantFrom('javascript:alert(1)', 'file:///etc/passwd', 'http://', 'http://localhost:1/x')), extra: anyJson },
   { requiredKeys: [] },
 );
 /** Bodies shaped like preferences, with names and values drawn at random. */
@@ -124,6 +124,11 @@ const request: fc.Arbitrary<Req> = fc.oneof(
   fc.record({ id: pathId, tenant: tenantHeader }).map(({ id, tenant }) => withHeaders({ method: 'GET', path: `/v1/workflows/${id}`, headers: {} }, undefined, undefined, undefined, tenant)),
   fc.record({ id: fc.oneof(pathId, fc.constantFrom('user-1', 'u.2')), body, contentType, encoding, tenant: tenantHeader })
     .map(({ id, body: b, contentType: ct, encoding: enc, tenant }) => withHeaders({ method: 'PUT', path: `/v1/users/${id}/preferences`, headers: {} }, b, ct, enc, tenant)),
+  // Cancellation and API-key administration take bodies and ids too.
+  fc.record({ id: pathId, body, contentType, encoding, tenant: tenantHeader })
+    .map(({ id, body: b, contentType: ct, encoding: enc, tenant }) => withHeaders({ method: 'POST', path: `/v1/workflows/${id}/cancel`, headers: {} }, b, ct, enc, tenant)),
+  fc.record({ body, contentType, encoding, tenant: tenantHeader })
+    .map(({ body: b, contentType: ct, encoding: enc, tenant }) => withHeaders({ method: 'POST', path: '/v1/admin/api-keys', headers: {} }, b, ct, enc, tenant)),
 );
 
 function describeReq(req: Req): string {
