@@ -213,7 +213,7 @@ function continueWith(state: WorkflowState, events: DomainEvent[], now: string):
     const s = after.steps[id]!;
     if (s.status !== 'pending' || !s.dependsOn.every((d) => done(after.steps[d]))) continue;
     const attempt = s.attempt + 1;
-    const input = resolveInput(s.input, outputs);
+    const input = resolveInput(s.planInput ?? s.input, outputs);
     if (s.kind === 'compose' && after.revisions > 0) Object.assign(input, { revision: after.revisions, rejectedReasons: after.rejectedReasons });
     out.push({
       type: 'StepScheduled',

@@ -102,6 +102,16 @@ describe('workflow decider', () => {
     });
   });
 
+  it('validates the revised draft, not the first one: references are resolved again for each revision', () => {
+    const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}), succeeded('track-shipment', {}), succeeded('estimate', {}),
+      succeeded('compose', { answer: 'First draft.' }), succeeded('validate', { verdict: 'rejected', reasons: ['invented'] }));
+    given(h).when(succeeded('compose', { answer: 'Revised draft.' }, 2)).then((events) => {
+      const validate = events.find((e) => e.type === 'StepScheduled')!.data as { stepId: string; input: { answer: string } };
+      expect(validate.stepId).toBe('validate');
+      expect(validate.input.answer).toBe('Revised draft.');
+    });
+  });
+
   it('falls back to the safe answer after the last revision is rejected too', () => {
     const reject = (attempt: number): WorkflowCommand => succeeded('validate', { verdict: 'rejected', reasons: ['unsupported'] }, attempt);
     const h = history(start, succeeded('plan', { steps: orderPlan }), succeeded('lookup-order', {}), succeeded('track-shipment', {}), succeeded('estimate', {}),

@@ -17,7 +17,7 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       const order = [...next.stepOrder];
       for (const s of event.data.steps) {
         if (steps[s.id]) continue;
-        steps[s.id] = { id: s.id, kind: s.kind, input: s.input, dependsOn: s.dependsOn, status: 'pending', attempt: 0 };
+        steps[s.id] = { id: s.id, kind: s.kind, input: s.input, planInput: s.input, dependsOn: s.dependsOn, status: 'pending', attempt: 0 };
         order.push(s.id);
       }
       return { ...next, intent: event.data.intent, planVersion: event.data.planVersion, steps, stepOrder: order };

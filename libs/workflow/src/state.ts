@@ -21,6 +21,8 @@ export interface StepState {
   id: string;
   kind: StepKind;
   input: Record<string, unknown>;
+  /** The input as planned, references unresolved: a revision resolves it again against new outputs. */
+  planInput?: Record<string, unknown>;
   dependsOn: string[];
   status: StepStatus;
   taskId?: string;
