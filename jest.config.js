@@ -22,5 +22,7 @@ module.exports = {
     { ...base, displayName: 'deploy', testMatch: ['<rootDir>/test/deploy/**/*.deploy.spec.ts'] },
     { ...base, displayName: 'e2e-embedded', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts', '<rootDir>/test/fuzz/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-embedded.ts'] },
     { ...base, displayName: 'e2e-distributed', testMatch: ['<rootDir>/test/e2e/**/*.e2e.spec.ts', '<rootDir>/test/distributed/**/*.e2e.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-distributed.ts'] },
+    // Fault suite (test/fault): kill -9, broker restart, provider outage and poison messages on real Kafka + FerretDB; bounded, writes tmp/fault-table.md.
+    { ...base, displayName: 'fault', testMatch: ['<rootDir>/test/fault/**/*.fault.spec.ts'], setupFiles: ['<rootDir>/test/support/mode-distributed.ts'] },
   ],
 };

@@ -137,6 +137,20 @@ export class SystemUnderTest {
     await waitReady(`http://127.0.0.1:${p.port}${readyPath}`, timeoutMs, () => p.child, () => `--- ${name} log ---\n${p.log.join('').slice(-6000)}`);
   }
 
+  /**
+   * Distributed mode: starts one more gateway process — another replica on the same Kafka namespace
+   * and MongoDB database, with a port and data folder of its own — and returns its base URL. It is
+   * stopped with the rest (`stop()`), or by `name` like any other process.
+   */
+  async startExtraGateway(name = 'gateway-2'): Promise<string> {
+    const gateway = this.procs.get('gateway');
+    if (this.mode !== 'distributed' || !gateway) throw new Error('an extra gateway needs the distributed mode');
+    const port = await freePort();
+    this.add({ name, entry: gateway.entry, port, env: { ...gateway.env, PORT: String(port), FLOTILLA_DATA_DIR: join(this.dataDir, name) } });
+    await this.startProc(name);
+    return `http://127.0.0.1:${port}`;
+  }
+
   /** kill -9: no shutdown hooks, no commits. */
   kill(name: string): void {
     const p = this.procs.get(name)!;

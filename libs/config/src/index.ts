@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync, ValidateIf } from 'class-validator';
+import { createHash } from 'node:crypto';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync, ValidateIf } from 'class-validator';
 import { ErrorCode, FlotillaError } from '@flotilla/common';
 
 const SECRET = Symbol('secret');
@@ -57,9 +58,45 @@ export class FlotillaConfig {
   @Secret() @IsOptional() @IsString()
   KAFKA_SASL_PASSWORD?: string;
 
+  /** PEM file of the CA(s) that signed the brokers' certificates (default: the system's trusted CAs). Needs KAFKA_SSL. */
+  @IsOptional() @IsString()
+  KAFKA_SSL_CA_FILE?: string;
+
+  /** PEM client certificate for mutual TLS to the brokers (with KAFKA_SSL_KEY_FILE). Needs KAFKA_SSL. */
+  @IsOptional() @IsString()
+  KAFKA_SSL_CERT_FILE?: string;
+
+  /** PEM private key of KAFKA_SSL_CERT_FILE. */
+  @IsOptional() @IsString()
+  KAFKA_SSL_KEY_FILE?: string;
+
+  /** Passphrase of KAFKA_SSL_KEY_FILE, when it is encrypted. */
+  @Secret() @IsOptional() @IsString()
+  KAFKA_SSL_KEY_PASSWORD?: string;
+
+  /** Verify the brokers' certificates (and host names). Turn off only to debug a test cluster. */
+  @Transform(toBool) @IsBoolean()
+  KAFKA_SSL_REJECT_UNAUTHORIZED = true;
+
   @Secret() @ValidateIf((c: FlotillaConfig) => c.FLOTILLA_MODE === 'distributed')
   @IsString()
   MONGO_URL = 'mongodb://127.0.0.1:27027/flotilla';
+
+  /** TLS to the MongoDB-compatible server (same as `tls=true` in MONGO_URL). */
+  @Transform(toBool) @IsBoolean()
+  MONGO_TLS = false;
+
+  /** PEM file of the CA(s) that signed the server's certificate. Needs MONGO_TLS. */
+  @IsOptional() @IsString()
+  MONGO_TLS_CA_FILE?: string;
+
+  /** PEM file holding the client certificate and its private key, for X.509 / mutual TLS. Needs MONGO_TLS. */
+  @IsOptional() @IsString()
+  MONGO_TLS_CERT_KEY_FILE?: string;
+
+  /** Accept a server certificate whose host name does not match (the chain is still verified). Debugging only. */
+  @Transform(toBool) @IsBoolean()
+  MONGO_TLS_ALLOW_INVALID_HOSTNAMES = false;
 
   @IsOptional() @IsUrl({ require_tld: false })
   QDRANT_URL?: string;
@@ -126,23 +163,234 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(1000)
   WORKFLOW_TIMEOUT_MS = 60000;
 
+  // ---- workflow timing (pinned into each workflow at its start; docs/adr/0007) ----
+
+  /** A workflow's deadline from its start (a request's own `timeoutMs` wins): then DEADLINE_EXCEEDED. */
+  @Transform(toInt) @IsInt() @Min(1000)
+  WORKFLOW_DEADLINE_MS = 300000;
+
+  /** Per step kind, how long an attempt may take to report before it times out and is retried, e.g. `tool=30000,plan=60000`. */
+  @IsOptional() @Matches(/^(\s*(plan|compose|retrieve|tool|validate)=\d+\s*)(,\s*(plan|compose|retrieve|tool|validate)=\d+\s*)*$/, { message: 'must be kind=ms pairs, e.g. tool=30000,plan=60000' })
+  STEP_TIMEOUTS_MS?: string;
+
+  /** Retry backoff: before attempt n, min(max, base · 2^(n−2)) ms with jitter. */
+  @Transform(toInt) @IsInt() @Min(0)
+  RETRY_BACKOFF_BASE_MS = 1000;
+
+  @Transform(toInt) @IsInt() @Min(0)
+  RETRY_BACKOFF_MAX_MS = 30000;
+
+  /** Batch workflows (intake topic, REST) the coordinator runs at once; more wait on the intake topic. */
+  @Transform(toInt) @IsInt() @Min(1)
+  COORDINATOR_MAX_ACTIVE_BATCH = 500;
+
+  /** The coordinator's Kafka transactional id; a stable one per replica (StatefulSet pod name) fences zombies. */
+  @IsOptional() @IsString()
+  KAFKA_TRANSACTIONAL_ID?: string;
+
   @IsIn(['debug', 'info', 'warn', 'error'])
   LOG_LEVEL: 'debug' | 'info' | 'warn' | 'error' = 'info';
+
+  // ---- security (docs/adr/0008) ----
+
+  /**
+   * Every REST request and WebSocket connection must carry a credential (JWT or API key), and the
+   * tenant comes from it. Off (the embedded default, for development only): a request without a
+   * credential acts for the tenant named by `X-Tenant-Id` / `?tenant=`.
+   */
+  @Transform(toBool) @IsBoolean()
+  AUTH_REQUIRED = false;
+
+  /** Shared secret for HS256 JWTs (at least 32 characters); unset = HS256 tokens are refused. */
+  @Secret() @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters' })
+  AUTH_JWT_SECRET?: string;
+
+  /** JWKS URL of the identity provider for RS256 JWTs; unset = RS256 tokens are refused. */
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  AUTH_JWKS_URL?: string;
+
+  /** Required `iss` of every JWT (unset = not checked). */
+  @IsOptional() @IsString()
+  AUTH_JWT_ISSUER?: string;
+
+  /** Required `aud` of every JWT (unset = not checked). */
+  @IsOptional() @IsString()
+  AUTH_JWT_AUDIENCE?: string;
+
+  /** JWT claim that names the tenant. */
+  @Matches(/^[A-Za-z0-9_.:/-]{1,128}$/)
+  AUTH_TENANT_CLAIM = 'tenant_id';
+
+  /** JWT claim with the roles (array or space-separated string); `scope`/`scp` are read too. */
+  @Matches(/^[A-Za-z0-9_.:/-]{1,128}$/)
+  AUTH_ROLES_CLAIM = 'roles';
+
+  /** Clock skew allowed on `exp`/`nbf`/`iat`, in seconds. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(300)
+  AUTH_CLOCK_TOLERANCE_SECONDS = 30;
+
+  /**
+   * An operator API key (`flk_<id>_<secret>`; generate one with
+   * `node -e "console.log(require('./libs/auth/dist').generateApiKey().key)"`) that holds the `admin`
+   * and `operator` roles for AUTH_BOOTSTRAP_TENANT: it creates the first real keys. Keep it in the
+   * secret store; rotate it by deploying a new one.
+   */
+  @Secret() @IsOptional() @Matches(/^flk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/, { message: 'AUTH_BOOTSTRAP_API_KEY must be a key of the form flk_<12 chars>_<43 chars>' })
+  AUTH_BOOTSTRAP_API_KEY?: string;
+
+  /** Tenant of the bootstrap key. */
+  @Matches(/^[A-Za-z0-9_.:-]{1,128}$/)
+  AUTH_BOOTSTRAP_TENANT = 'system';
+
+  /** How long a replica trusts an API key it looked up (ms): a revocation reaches other replicas within this. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(300000)
+  AUTH_API_KEY_CACHE_MS = 5000;
+
+  /** Submissions (REST `POST /v1/workflows` and WebSocket asks) per tenant per minute, all replicas together (0 = no limit). */
+  @Transform(toInt) @IsInt() @Min(0)
+  RATE_LIMIT_TENANT_PER_MINUTE = 0;
+
+  /** Submissions per user (or API key) per minute, all replicas together (0 = no limit). */
+  @Transform(toInt) @IsInt() @Min(0)
+  RATE_LIMIT_USER_PER_MINUTE = 0;
+
+  /**
+   * WebSocket frames a connection may send per second on average (0 = no limit, the development
+   * default; the k8s and compose deployments set 20). Frames beyond it get a RATE_LIMITED error frame.
+   */
+  @Transform(toInt) @IsInt() @Min(0)
+  WS_MESSAGES_PER_SECOND = 0;
+
+  /** WebSocket frames a connection may send in a burst above the average. */
+  @Transform(toInt) @IsInt() @Min(1)
+  WS_MESSAGE_BURST = 40;
+
+  // ---- work lanes and backpressure (README "Lanes and backpressure") ----
+
+  /** Interactive (chat) agent tasks in flight at once per process, all agents of the process together. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  AGENT_INTERACTIVE_CONCURRENCY = 24;
+
+  /** Batch agent tasks and document ingestions in flight at once per process while no chat work is around; they start only while no interactive task waits. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  AGENT_BATCH_CONCURRENCY = 4;
+
+  /** The same bound while interactive tasks run, wait, or ran in the last 250 ms (at most AGENT_BATCH_CONCURRENCY). */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE = 1;
+
+  /** Batch-lane lag (messages not yet consumed) past which the gateway answers new batch work with 503 + Retry-After (0 = off). */
+  @Transform(toInt) @IsInt() @Min(0)
+  BACKPRESSURE_BATCH_LAG = 5000;
+
+  /** How often the gateway measures the lanes' lag (ms); between two measurements the last one is used. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(60000)
+  BACKPRESSURE_POLL_MS = 1000;
+
+  // ---- claim checks and snapshots (docs/adr/0010) ----
+
+  /**
+   * Message values larger than this many bytes are stored in the payload store (SQLite / MongoDB)
+   * and travel by reference (0 = off). Below Kafka's 1 MB message limit, with room for a dead-letter
+   * record's envelope.
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(900_000)
+  CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024;
+
+  /** Stored payloads older than this are purged (keep it above the topics' retention). */
+  @Transform(toInt) @IsInt() @Min(1) @Max(3650)
+  CLAIM_CHECK_TTL_DAYS = 14;
+
+  /** The coordinator snapshots its workflow states after this many applied events (0 = no snapshots: every boot replays the whole log). */
+  @Transform(toInt) @IsInt() @Min(0)
+  WORKFLOW_SNAPSHOT_EVERY_EVENTS = 5000;
+
+  /** …and at least this often while events arrive (ms), and at a graceful shutdown. */
+  @Transform(toInt) @IsInt() @Min(1000)
+  WORKFLOW_SNAPSHOT_INTERVAL_MS = 60000;
+
+  /** Finished workflows (tombstones, for deduplicating late resubmissions) kept in a snapshot, newest first. */
+  @Transform(toInt) @IsInt() @Min(0)
+  WORKFLOW_SNAPSHOT_TOMBSTONES = 100000;
+
+  // ---- tracing (docs/adr/0011) ----
+
+  /** `true`: no tracing at all (no spans, no trace context on messages). */
+  @Transform(toBool) @IsBoolean()
+  OTEL_SDK_DISABLED = false;
+
+  /** OTLP/HTTP (JSON) collector base URL; spans go to `<url>/v1/traces`. Unset: spans are still created (trace context travels) but not exported. */
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** The `service.name` of this process's spans (default: the service, or `flotilla` embedded). */
+  @IsOptional() @Matches(/^[A-Za-z0-9_.:-]{1,128}$/)
+  OTEL_SERVICE_NAME?: string;
+
+  /** Share of new traces sampled (0–1); a span whose parent was sampled is always sampled (parent-based). */
+  @Transform(toInt) @Min(0) @Max(1)
+  OTEL_TRACES_SAMPLER_RATIO = 1;
+
+  /** How long finished spans wait before they are exported in a batch (ms). */
+  @Transform(toInt) @IsInt() @Min(10) @Max(60000)
+  OTEL_BSP_SCHEDULE_DELAY = 2000;
+}
+
+/** Settings that only mean something together; checked after each one is valid on its own. */
+function crossChecks(c: FlotillaConfig): { field: string; reasons: string[] }[] {
+  const out: { field: string; reasons: string[] }[] = [];
+  for (const k of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const) {
+    if (c[k] && !c.KAFKA_SSL) out.push({ field: k, reasons: ['needs KAFKA_SSL=true'] });
+  }
+  if (!!c.KAFKA_SSL_CERT_FILE !== !!c.KAFKA_SSL_KEY_FILE) out.push({ field: 'KAFKA_SSL_CERT_FILE', reasons: ['KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together'] });
+  const sasl = [c.KAFKA_SASL_MECHANISM, c.KAFKA_SASL_USERNAME, c.KAFKA_SASL_PASSWORD].filter((v) => v !== undefined && v !== '').length;
+  if (sasl > 0 && sasl < 3) out.push({ field: 'KAFKA_SASL_MECHANISM', reasons: ['KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD go together'] });
+  for (const k of ['MONGO_TLS_CA_FILE', 'MONGO_TLS_CERT_KEY_FILE', 'MONGO_TLS_ALLOW_INVALID_HOSTNAMES'] as const) {
+    if (c[k] && !c.MONGO_TLS) out.push({ field: k, reasons: ['needs MONGO_TLS=true'] });
+  }
+  return out;
 }
 
 /** Reads and validates the configuration; throws one error listing every invalid setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FlotillaConfig {
   const defaults = new FlotillaConfig();
-  const known = Object.keys(defaults).concat(['OPENAI_EMBEDDING_MODEL', 'QDRANT_API_KEY', 'LLM_MODELS', 'LLM_ROUTES', 'KAFKA_NAMESPACE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'QDRANT_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY']);
+  const known = Object.keys(defaults).concat(['OPENAI_EMBEDDING_MODEL', 'QDRANT_API_KEY', 'LLM_MODELS', 'LLM_ROUTES', 'KAFKA_NAMESPACE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'QDRANT_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY'], OPTIONAL_KEYS);
   const raw: Record<string, unknown> = {};
   for (const k of known) if (env[k] !== undefined && env[k] !== '') raw[k] = env[k];
   const config = Object.assign(defaults, plainToInstance(FlotillaConfig, raw, { exposeDefaultValues: true }));
   const errors = validateSync(config, { forbidUnknownValues: true });
-  if (errors.length) {
-    const fields = errors.map((e) => ({ field: e.property, reasons: Object.values(e.constraints ?? {}) }));
+  const fields = errors.map((e) => ({ field: e.property, reasons: Object.values(e.constraints ?? {}) }));
+  if (!fields.length) fields.push(...crossChecks(config));
+  if (fields.length) {
     throw new FlotillaError(ErrorCode.ConfigInvalid, `invalid configuration: ${fields.map((f) => `${f.field} (${f.reasons.join('; ')})`).join(', ')}`, { retryable: false, fields });
   }
   return config;
+}
+
+/** Optional settings without a default (absent from `new FlotillaConfig()`'s keys), read from the environment too. */
+const OPTIONAL_KEYS = [
+  'KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'MONGO_TLS_CA_FILE', 'MONGO_TLS_CERT_KEY_FILE',
+  'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'AUTH_BOOTSTRAP_API_KEY',
+  'STEP_TIMEOUTS_MS', 'KAFKA_TRANSACTIONAL_ID',
+  'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME',
+];
+
+/** Names of the settings marked secret. */
+export function secretKeys(): string[] {
+  return ((Reflect.getMetadata(SECRET, FlotillaConfig.prototype) ?? []) as (string | symbol)[]).map(String);
+}
+
+/**
+ * The effective configuration as it may be recorded (secrets redacted, keys sorted) and its
+ * SHA-256: two deployments with the same fingerprint run the same non-secret configuration, and
+ * a changed setting changes the hash. Secret values are not hashed (a hash of a short password is
+ * a guessable hash); whether each secret is set is.
+ */
+export function configFingerprint(config: FlotillaConfig): { config: Record<string, unknown>; sha256: string } {
+  const described = describeConfig(config);
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(described).sort()) if (described[k] !== undefined) sorted[k] = described[k];
+  return { config: sorted, sha256: createHash('sha256').update(JSON.stringify(sorted)).digest('hex') };
 }
 
 /** The configuration with every secret replaced by `[redacted]`, safe to log. */

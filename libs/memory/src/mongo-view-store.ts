@@ -1,6 +1,6 @@
 import mongoose, { Connection, Model, Schema } from 'mongoose';
 import { ignoreDuplicate } from './mongo-errors';
-import { StoredEvent, WorkflowViewStore } from './workflow-view-store';
+import { StoredEvent, StoredStreamToken, WorkflowViewStore } from './workflow-view-store';
 
 interface AcceptedDoc {
   workflowId: string;
@@ -30,11 +30,25 @@ const acceptedSchema = new Schema<AcceptedDoc>({
   acceptedAt: { type: String, required: true },
 }, { collection: 'workflow_accepted', versionKey: false });
 
+const tokenSchema = new Schema<StoredStreamToken>({
+  workflowId: { type: String, required: true },
+  tenantId: { type: String, required: true },
+  taskId: { type: String, required: true },
+  seq: { type: Number, required: true },
+  // Not required: an empty piece of text is still a position in the stream.
+  text: { type: String, default: '' },
+  occurredAt: { type: String, required: true },
+}, { collection: 'workflow_stream_tokens', versionKey: false });
+tokenSchema.index({ workflowId: 1, taskId: 1, seq: 1 }, { unique: true });
+// FerretDB has no TTL indexes: the gateway sweeps by time (purgeStreamTokens).
+tokenSchema.index({ occurredAt: 1 });
+
 /** The distributed read model, in MongoDB (FerretDB in tests), through mongoose. */
 export class MongoWorkflowViewStore implements WorkflowViewStore {
   private connection!: Connection;
   private events!: Model<StoredEvent>;
   private accepted!: Model<AcceptedDoc>;
+  private tokens!: Model<StoredStreamToken>;
 
   constructor(private readonly url: string) {}
 
@@ -42,8 +56,10 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
     this.connection = await mongoose.createConnection(this.url, { serverSelectionTimeoutMS: 10_000, autoIndex: false }).asPromise();
     this.events = this.connection.model<StoredEvent>('WorkflowEvent', eventSchema);
     this.accepted = this.connection.model<AcceptedDoc>('WorkflowAccepted', acceptedSchema);
+    this.tokens = this.connection.model<StoredStreamToken>('WorkflowStreamToken', tokenSchema);
     await this.events.createIndexes();
     await this.accepted.createIndexes();
+    await this.tokens.createIndexes();
   }
 
   async appendEvent(e: StoredEvent): Promise<void> {
@@ -65,6 +81,21 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
       accepted: accepted ? { requestId: accepted.requestId, question: accepted.question, acceptedAt: accepted.acceptedAt } : undefined,
       events: events.map(({ workflowId: w, tenantId: t, sequence, type, version, id, data, occurredAt }) => ({ workflowId: w, tenantId: t, sequence, type, version, id, data, occurredAt })),
     };
+  }
+
+  async appendStreamToken(t: StoredStreamToken): Promise<void> {
+    // Keyed by (workflowId, taskId, seq): a redelivered token writes nothing new.
+    await ignoreDuplicate(this.tokens.updateOne({ workflowId: t.workflowId, taskId: t.taskId, seq: t.seq }, { $setOnInsert: t }, { upsert: true }));
+  }
+
+  async loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]> {
+    const docs = await this.tokens.find({ workflowId, tenantId }).sort({ taskId: 1, seq: 1 }).lean();
+    return docs.map(({ workflowId: w, tenantId: t, taskId, seq, text, occurredAt }) => ({ workflowId: w, tenantId: t, taskId, seq, text: text ?? '', occurredAt }));
+  }
+
+  async purgeStreamTokens(olderThan: Date): Promise<number> {
+    const result = await this.tokens.deleteMany({ occurredAt: { $lt: olderThan.toISOString() } });
+    return result.deletedCount;
   }
 
   healthy(): boolean {

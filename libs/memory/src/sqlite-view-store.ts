@@ -1,5 +1,5 @@
 import { EmbeddedDb, openEmbeddedDb } from '@flotilla/embedded-db';
-import { StoredEvent, WorkflowViewStore } from './workflow-view-store';
+import { StoredEvent, StoredStreamToken, WorkflowViewStore } from './workflow-view-store';
 
 /** The embedded read model, in the embedded mode's SQLite file. */
 export class SqliteWorkflowViewStore implements WorkflowViewStore {
@@ -14,6 +14,9 @@ export class SqliteWorkflowViewStore implements WorkflowViewStore {
         PRIMARY KEY (workflow_id, sequence)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS view_workflow_accepted (workflow_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, request_id TEXT NOT NULL,
         question TEXT NOT NULL, accepted_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS view_stream_tokens (workflow_id TEXT NOT NULL, task_id TEXT NOT NULL, seq INTEGER NOT NULL, tenant_id TEXT NOT NULL,
+        text TEXT NOT NULL, occurred_at TEXT NOT NULL, PRIMARY KEY (workflow_id, task_id, seq)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS view_stream_tokens_by_time ON view_stream_tokens (occurred_at);
     `);
   }
 
@@ -37,6 +40,21 @@ export class SqliteWorkflowViewStore implements WorkflowViewStore {
       accepted: accepted ? { requestId: accepted.request_id, question: accepted.question, acceptedAt: accepted.accepted_at } : undefined,
       events: rows.map((r) => ({ workflowId: r.workflow_id, sequence: r.sequence, tenantId: r.tenant_id, type: r.type, version: r.version, id: r.id, data: JSON.parse(r.data) as unknown, occurredAt: r.occurred_at })),
     };
+  }
+
+  async appendStreamToken(t: StoredStreamToken): Promise<void> {
+    this.db.prepare(`INSERT OR IGNORE INTO view_stream_tokens (workflow_id, task_id, seq, tenant_id, text, occurred_at) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(t.workflowId, t.taskId, t.seq, t.tenantId, t.text, t.occurredAt);
+  }
+
+  async loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]> {
+    const rows = this.db.prepare('SELECT * FROM view_stream_tokens WHERE workflow_id = ? AND tenant_id = ? ORDER BY task_id, seq')
+      .all(workflowId, tenantId) as { workflow_id: string; task_id: string; seq: number; tenant_id: string; text: string; occurred_at: string }[];
+    return rows.map((r) => ({ workflowId: r.workflow_id, tenantId: r.tenant_id, taskId: r.task_id, seq: r.seq, text: r.text, occurredAt: r.occurred_at }));
+  }
+
+  async purgeStreamTokens(olderThan: Date): Promise<number> {
+    return this.db.prepare('DELETE FROM view_stream_tokens WHERE occurred_at < ?').run(olderThan.toISOString()).changes;
   }
 
   healthy(): boolean {

@@ -13,6 +13,22 @@ export interface StoredEvent {
 }
 
 /**
+ * One piece of an answer as the composer streamed it (`AnswerTokenStreamed`), kept so a chat client
+ * that reconnects — to any gateway — can be sent the rest of the stream.
+ */
+export interface StoredStreamToken {
+  workflowId: string;
+  tenantId: string;
+  /** The compose attempt that streamed it. */
+  taskId: string;
+  /** Position within that attempt (0, 1, 2, …). */
+  seq: number;
+  text: string;
+  /** When the composer streamed it (ISO-8601); tokens older than the retention are purged. */
+  occurredAt: string;
+}
+
+/**
  * The read model behind `GET /v1/workflows/:id`: a copy of each workflow's events, projected from
  * the log (and so rebuildable from it), plus a record that a request was accepted before its first
  * event exists. Writes are idempotent by (workflowId, sequence).
@@ -23,6 +39,15 @@ export interface WorkflowViewStore {
   recordAccepted(accepted: { workflowId: string; tenantId: string; requestId: string; question: string; acceptedAt: string }): Promise<void>;
   /** The events of a workflow in order, or null when it is unknown to this tenant. */
   load(workflowId: string, tenantId: string): Promise<{ accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] } | null>;
+  /**
+   * Keeps a streamed answer token. Idempotent by (workflowId, taskId, seq): the first copy wins, so
+   * a redelivered token never changes what a reconnecting client is sent.
+   */
+  appendStreamToken(token: StoredStreamToken): Promise<void>;
+  /** The stored tokens of a workflow (every compose attempt), or none when it is unknown to this tenant. */
+  loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]>;
+  /** Deletes the tokens streamed before `olderThan` (the retention sweep); returns how many. */
+  purgeStreamTokens(olderThan: Date): Promise<number>;
   healthy(): boolean;
   close(): Promise<void>;
 }

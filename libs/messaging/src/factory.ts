@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { FlotillaConfig } from '@flotilla/config';
-import { ALL_TOPICS } from '@flotilla/contracts';
+import { ALL_TOPICS, DELAY_PARTITIONS, DELAY_TIERS } from '@flotilla/contracts';
 import { EmbeddedMessageBus } from './embedded-bus';
 import { KafkaBusOptions, KafkaMessageBus } from './kafka-bus';
 import { MessageBus } from './port';
@@ -42,6 +42,7 @@ export function kafkaBusOptions(config: FlotillaConfig, clientId = config.KAFKA_
     brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean),
     clientId,
     namespace: config.KAFKA_NAMESPACE,
+    transactionalId: config.KAFKA_TRANSACTIONAL_ID,
     ssl: kafkaSslOptions(config, readFile),
     sasl: kafkaSaslOptions(config),
   };
@@ -56,5 +57,8 @@ export function createMessageBus(config: FlotillaConfig, clientId = config.KAFKA
 /** Connects and makes sure every Flotilla topic exists with its partition count. */
 export async function connectBus(bus: MessageBus): Promise<void> {
   await bus.connect();
-  await bus.ensureTopics(ALL_TOPICS.map((t) => ({ name: t.name, partitions: t.partitions, cleanupPolicy: t.cleanupPolicy })));
+  await bus.ensureTopics([
+    ...ALL_TOPICS.map((t) => ({ name: t.name, partitions: t.partitions, cleanupPolicy: t.cleanupPolicy })),
+    ...DELAY_TIERS.map((t) => ({ name: t.name, partitions: DELAY_PARTITIONS })),
+  ]);
 }

@@ -2,6 +2,7 @@ import { createLogger, ErrorCode, FlotillaError, Logger, newId } from '@flotilla
 import {
   decode, DeadLetterRecordedV1, encode, Envelope, Headers, MessageDef, MessageOf, Messages, Metadata, TopicDef, Topics,
 } from '@flotilla/contracts';
+import { injectTraceparent, SpanHandle, withRemoteParent, withSpan } from '@flotilla/telemetry';
 import { DeferDelivery, IncomingMessage, MessageBus, offsetAfter, OutgoingMessage, SubscribeOptions, Subscription } from './port';
 
 type AnyTopic = TopicDef<readonly MessageDef<string, object>[]>;
@@ -46,12 +47,26 @@ export function outgoing<TType extends string, TData extends object>(
   id: string = newId('msg'),
 ): OutgoingMessage {
   const meta: Metadata = { ...metadata, occurredAt: metadata.occurredAt ?? new Date().toISOString() };
+  // Tracing (docs/adr/0011): a message the caller gave no trace context carries the active span's.
+  if (!meta.traceparent) {
+    const traceparent = injectTraceparent();
+    if (traceparent) meta.traceparent = traceparent;
+  }
   const envelope = encode(def, id, data, meta);
   const headers: Record<string, string> = { [Headers.messageType]: `${def.type}@v${def.version}` };
   if (meta.tenantId) headers[Headers.tenantId] = meta.tenantId;
   if (meta.workflowId) headers[Headers.workflowId] = meta.workflowId;
   if (meta.traceparent) headers[Headers.traceparent] = meta.traceparent;
   return { topic: topic.name, key, value: JSON.stringify(envelope), headers };
+}
+
+/**
+ * The trace-context header of the active span (`{}` when there is none), for messages built without
+ * `outgoing()` (e.g. workflow events): their consumers' spans then continue the same trace.
+ */
+export function traceHeaders(): Record<string, string> {
+  const traceparent = injectTraceparent();
+  return traceparent ? { [Headers.traceparent]: traceparent } : {};
 }
 
 /** Headers that carry credentials; a dead-letter record keeps that they were there, never their value. */
@@ -86,6 +101,27 @@ export function deadLetter(raw: IncomingMessage, groupId: string, error: Flotill
 }
 
 /**
+ * Topics whose messages are fragments of one stream (answer tokens): a span per message would be
+ * most of a trace and most of tracing's cost, and the producing step's span already covers the
+ * stream. Their handlers still run in the producer's context; they get no span of their own.
+ */
+const UNTRACED_EACH = new Set<string>([Topics.answerStream.name]);
+const NO_SPAN: SpanHandle = { setAttribute: () => undefined, addEvent: () => undefined, fail: () => undefined, rename: () => undefined };
+
+/** The envelope's `metadata.traceparent` of a message that has no traceparent header (an outside publisher's). */
+function traceparentInValue(raw: IncomingMessage): string | undefined {
+  if (!raw.value || raw.value.length > 1_000_000) return undefined;
+  const text = raw.value.toString('utf8');
+  if (!text.includes('"traceparent"')) return undefined;
+  try {
+    const tp = (JSON.parse(text) as { metadata?: { traceparent?: unknown } }).metadata?.traceparent;
+    return typeof tp === 'string' ? tp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Consumes topics with validation at the edge and a dead-letter path: an invalid message, or one
  * whose handler fails with a non-retryable error or runs out of attempts, becomes a dead-letter
  * record with its reason and the consumer moves on. Only a failure to write that record is thrown
@@ -99,7 +135,7 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
   const publishDeadLetter = (raw: IncomingMessage, record: OutgoingMessage): Promise<void> =>
     autoCommit ? bus.publish([record]) : bus.publishAndCommit([record], [offsetAfter(options.groupId, raw)]);
 
-  const handler = async (raw: IncomingMessage): Promise<void> => {
+  const handler = async (raw: IncomingMessage, span: SpanHandle): Promise<void> => {
     const bound = byTopic.get(raw.topic);
     if (!bound) throw new Error(`no handler for topic ${raw.topic}`);
     let decoded: ReturnType<typeof decode>;
@@ -111,6 +147,8 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     }
     if (!decoded.ok) {
       logger.warn('invalid message dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: decoded.error.message });
+      span.setAttribute('flotilla.outcome', 'dead-lettered');
+      span.fail(decoded.error.code);
       await publishDeadLetter(raw, deadLetter(raw, options.groupId, decoded.error, 1));
       return;
     }
@@ -126,6 +164,8 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
           topic: raw.topic, partition: raw.partition, offset: raw.offset, attempt, code: error.code, err: error,
         });
         if (last) {
+          span.setAttribute('flotilla.outcome', 'dead-lettered');
+          span.setAttribute('flotilla.attempts', attempt);
           await publishDeadLetter(raw, deadLetter(raw, options.groupId, error, attempt));
           return;
         }
@@ -134,6 +174,20 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
       }
     }
   };
+  // Each message is handled in a CONSUMER span whose parent is the producer's traceparent (header,
+  // else envelope metadata): one trace follows a workflow across every hop. Ids only, never payloads.
+  const system = bus.kind === 'kafka' ? 'kafka' : 'flotilla-embedded';
+  const traced = (raw: IncomingMessage): Promise<void> => (UNTRACED_EACH.has(raw.topic) ? withRemoteParent(raw.headers[Headers.traceparent], () => handler(raw, NO_SPAN)) : withRemoteParent(raw.headers[Headers.traceparent] ?? traceparentInValue(raw), () => withSpan(`process ${raw.topic}`, {
+    'messaging.system': system,
+    'messaging.operation.type': 'process',
+    'messaging.destination.name': raw.topic,
+    'messaging.destination.partition.id': String(raw.partition),
+    'messaging.kafka.offset': Number(raw.offset),
+    'messaging.consumer.group.name': options.groupId,
+    'flotilla.message.type': raw.headers[Headers.messageType],
+    'flotilla.workflow.id': raw.headers[Headers.workflowId],
+    'flotilla.tenant.id': raw.headers[Headers.tenantId],
+  }, (span) => handler(raw, span), { kind: 'consumer', expected: (err) => err instanceof DeferDelivery })));
   return bus.subscribe({
     groupId: options.groupId,
     topics: [...byTopic.keys()],
@@ -141,6 +195,6 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     startAt: options.startAt,
     partitionsConcurrently: options.partitionsConcurrently,
     autoCommit,
-    handler,
+    handler: traced,
   });
 }

@@ -3,7 +3,10 @@ import { INestApplication, LoggerService, Module, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createLogger, Logger, setLogLevel } from '@flotilla/common';
 import { describeConfig, FlotillaConfig, loadConfig } from '@flotilla/config';
-import { connectBus, createMessageBus, MessageBus } from '@flotilla/messaging';
+import { createClaimCheckStore, createSnapshotStore, SnapshotStore, startClaimPurge } from '@flotilla/memory';
+import { ClaimCheckBus, connectBus, createMessageBus, MessageBus } from '@flotilla/messaging';
+import { initTelemetry, shutdownTelemetry } from '@flotilla/telemetry';
+import { HttpTracingInterceptor } from './http-tracing.interceptor';
 import { PlatformModule } from './platform.module';
 
 /** Routes Nest's own log lines into the JSON log. */
@@ -44,7 +47,8 @@ function installShutdown(app: INestApplication, log: Logger): void {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     timer.unref();
-    app.close().then(() => {
+    // Tracing last: spans of the shutdown itself are exported too (bounded by the exporter's timeout).
+    app.close().then(() => shutdownTelemetry().catch((err: unknown) => log.warn('tracing shutdown failed', { err }))).then(() => {
       log.info('stopped');
       process.exit(0);
     }, (err: unknown) => {
@@ -82,8 +86,10 @@ export async function bootstrap(options: BootstrapOptions): Promise<RunningServi
   const config = options.config ?? loadConfig();
   setLogLevel(config.LOG_LEVEL);
   const log = createLogger({ service: options.name });
-  log.info('starting', { config: describeConfig(config) });
-  const bus = options.bus ?? createMessageBus(config, `${config.KAFKA_CLIENT_ID}-${options.name}`);
+  // Tracing before anything that handles a message or a request (docs/adr/0011).
+  const tracing = initTelemetry(options.name, config);
+  log.info('starting', { config: describeConfig(config), tracing });
+  const bus = options.bus ?? withClaimChecks(createMessageBus(config, `${config.KAFKA_CLIENT_ID}-${options.name}`), config);
   await connectBus(bus);
 
   @Module({ imports: [PlatformModule.forRoot({ config, bus }), ...options.modules] })
@@ -91,12 +97,62 @@ export async function bootstrap(options: BootstrapOptions): Promise<RunningServi
 
   const app = await NestFactory.create(RootModule, { logger: new NestJsonLogger(log.child({ component: 'nest' })), bodyParser: false });
   installShutdown(app, log);
+  app.useGlobalInterceptors(new HttpTracingInterceptor());
   await options.configure?.(app, config);
   await app.listen(config.PORT, config.HOST);
   const address = app.getHttpServer().address() as { port: number } | null;
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${address?.port ?? config.PORT}`;
   log.info('ready to serve', { url, mode: config.FLOTILLA_MODE });
   return { app, config, bus, url };
+}
+
+/** How often each process purges claim-check payloads older than CLAIM_CHECK_TTL_DAYS. */
+const CLAIM_PURGE_EVERY_MS = 3600_000;
+
+/**
+ * The bus with claim checks (docs/adr/0010): values above CLAIM_CHECK_THRESHOLD_BYTES travel by
+ * reference to the payload store chosen by configuration (SQLite embedded, MongoDB distributed).
+ * The bus owns the store: connecting it opens the store, disconnecting it stops the purge and closes it.
+ */
+export function withClaimChecks(bus: MessageBus, config: FlotillaConfig): MessageBus {
+  if (config.CLAIM_CHECK_THRESHOLD_BYTES <= 0) return bus;
+  const store = createClaimCheckStore(config);
+  let purge: { stop(): Promise<void> } | undefined;
+  return new ClaimCheckBus(bus, {
+    thresholdBytes: config.CLAIM_CHECK_THRESHOLD_BYTES,
+    store: {
+      put: (bytes, meta) => store.put(bytes, meta),
+      get: (id) => store.get(id),
+      init: async () => {
+        await store.init();
+        purge ??= startClaimPurge(store, { ttlMs: config.CLAIM_CHECK_TTL_DAYS * 86_400_000, everyMs: CLAIM_PURGE_EVERY_MS });
+      },
+      close: async () => {
+        await purge?.stop();
+        purge = undefined;
+        await store.close();
+      },
+    },
+  });
+}
+
+/**
+ * The coordinator's snapshot settings from configuration (docs/adr/0010), for
+ * `new WorkflowStore(bus, instanceId, workflowSnapshotsFromConfig(config))`; `undefined` when
+ * WORKFLOW_SNAPSHOT_EVERY_EVENTS is 0 (every start replays the whole log). One snapshot stream per
+ * log: offsets are positions in this namespace's workflow-events topic.
+ */
+export function workflowSnapshotsFromConfig(config: FlotillaConfig): {
+  store: SnapshotStore; stream: string; everyEvents: number; intervalMs: number; maxTombstones: number;
+} | undefined {
+  if (config.WORKFLOW_SNAPSHOT_EVERY_EVENTS <= 0) return undefined;
+  return {
+    store: createSnapshotStore(config),
+    stream: config.FLOTILLA_MODE === 'embedded' ? 'coordinator-workflows/embedded' : `coordinator-workflows/kafka/${config.KAFKA_NAMESPACE ?? ''}`,
+    everyEvents: config.WORKFLOW_SNAPSHOT_EVERY_EVENTS,
+    intervalMs: config.WORKFLOW_SNAPSHOT_INTERVAL_MS,
+    maxTombstones: config.WORKFLOW_SNAPSHOT_TOMBSTONES,
+  };
 }
 
 /**

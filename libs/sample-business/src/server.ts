@@ -115,6 +115,8 @@ export async function startSampleBusiness(options: SampleBusinessOptions): Promi
   const refundedCents = new Map<string, number>();
   const counts: Record<string, number> = {};
   let refundsCreated = 0;
+  /** Per Idempotency-Key: refund requests received and refunds created (test control: GET /_refunds). */
+  const refundKeys = new Map<string, { requests: number; created: number }>();
   let faults: Fault[] = [];
   const pendingDelays = new Set<NodeJS.Timeout>();
 
@@ -168,6 +170,9 @@ export async function startSampleBusiness(options: SampleBusinessOptions): Promi
       handle: ({ headers, body }) => {
         const key = headers['idempotency-key'];
         if (typeof key !== 'string' || key.trim() === '') return reply(400, { error: 'idempotency_key_required', reason: 'the Idempotency-Key header is required' });
+        const perKey = refundKeys.get(key) ?? { requests: 0, created: 0 };
+        perKey.requests += 1;
+        refundKeys.set(key, perKey);
         if (!isRecord(body)) return invalid('body must be a JSON object { orderId, amount, reason }');
         const { orderId, amount, reason } = body;
         if (typeof orderId !== 'string' || orderId === '') return invalid('orderId must be a non-empty string');
@@ -194,6 +199,7 @@ export async function startSampleBusiness(options: SampleBusinessOptions): Promi
         refundsByKey.set(key, { fingerprint, refund });
         refundedCents.set(orderId, (refundedCents.get(orderId) ?? 0) + toCents(amount));
         refundsCreated += 1;
+        perKey.created += 1;
         return reply(201, { ...refund, replayed: false });
       },
     },
@@ -209,6 +215,11 @@ export async function startSampleBusiness(options: SampleBusinessOptions): Promi
       },
     },
     { method: 'GET', template: '/_stats', control: true, handle: () => reply(200, stats()) },
+    {
+      // Refunds per Idempotency-Key (requests received, refunds created): the fault suites check created <= 1 per key.
+      method: 'GET', template: '/_refunds', control: true,
+      handle: () => reply(200, { refundsCreated, keys: Object.fromEntries(refundKeys) }),
+    },
     {
       method: 'POST', template: '/_faults', control: true,
       handle: ({ body }) => {

@@ -1,5 +1,5 @@
 import { agentFor, laneOf, Messages, TASK_TOPICS, Topics } from '@flotilla/contracts';
-import { delayed, OutgoingMessage, outgoing } from '@flotilla/messaging';
+import { delayed, OutgoingMessage, outgoing, traceHeaders } from '@flotilla/messaging';
 import { DomainEvent, stepOutputs, toEnvelope, WorkflowState } from '@flotilla/workflow';
 
 /** The wire messages of newly decided events, numbered from the state's version before them. */
@@ -10,7 +10,8 @@ export function eventMessages(events: DomainEvent[], before: WorkflowState, work
       topic: Topics.workflowEvents.name,
       key: workflowId,
       value: JSON.stringify(envelope),
-      headers: { 'flotilla-type': `${envelope.type}@v${envelope.version}`, 'flotilla-workflow': workflowId, 'flotilla-tenant': tenantId },
+      // traceHeaders(): the events' consumers continue the trace of the input that caused them (docs/adr/0011).
+      headers: { 'flotilla-type': `${envelope.type}@v${envelope.version}`, 'flotilla-workflow': workflowId, 'flotilla-tenant': tenantId, ...traceHeaders() },
     };
   });
 }

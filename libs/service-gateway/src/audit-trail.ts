@@ -4,7 +4,7 @@ import { AUDIT_LOG } from './review.tokens';
 
 const ACTOR = /^[!-~]{1,200}$/; // printable ASCII without spaces: safe in logs and headers
 
-/** Until authentication lands, who acted comes from `X-Actor` (default `anonymous`); it is recorded, not trusted. */
+/** Who an anonymous development request (AUTH_REQUIRED off) says it is, from `X-Actor` (default `anonymous`): recorded, not trusted. Authenticated requests are recorded as their principal's subject. */
 export function actorFrom(header: string | undefined): string {
   return header !== undefined && ACTOR.test(header) ? header : 'anonymous';
 }

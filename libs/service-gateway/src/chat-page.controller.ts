@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+import { Public } from './auth.guard';
 
 /** A minimal browser client for the chat protocol, so `npm start` can be tried without tools. */
 const PAGE = `<!doctype html>
@@ -13,31 +14,59 @@ const PAGE = `<!doctype html>
 </style></head><body>
 <h1>Flotilla chat</h1>
 <p class="meta">Ask about an order (try 1001, 1002, 1003, 9999) or a policy. Answers stream in; each shows its workflow id (GET /v1/workflows/&lt;id&gt;).</p>
+<details id="auth"><summary class="meta">Credential (needed when the server requires authentication)</summary>
+<form id="t"><input id="token" type="password" autocomplete="off" placeholder="JWT or API key (flk_…)" aria-label="Access token"><button>Connect</button></form>
+<p class="meta">Kept in this tab only (sessionStorage) and sent as a WebSocket subprotocol, never in the URL.</p></details>
 <div id="log" aria-live="polite"></div>
 <form id="f"><input id="q" autocomplete="off" value="Where is my order 1001 and can I get delivery by tomorrow?" aria-label="Question"><button>Ask</button></form>
 <script>
 const log = document.getElementById('log');
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/chat');
+const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/chat';
+// Per workflow: its answer element and the cursor of the last stream frame shown; open ones are resumed after a reconnect.
 const answers = {};
+let ws, retry = 0, queued = [];
 function add(cls, text) { const d = document.createElement('div'); d.className = cls; d.textContent = text; log.appendChild(d); return d; }
-ws.onmessage = (e) => {
-  const f = JSON.parse(e.data);
-  if (f.type === 'accepted') { answers[f.workflowId] = add('a', ''); add('meta', 'workflow ' + f.workflowId); }
-  else if (f.type === 'token' && answers[f.workflowId]) answers[f.workflowId].textContent += f.text;
-  else if (f.type === 'answer') {
-    const el = answers[f.workflowId] || add('a', ''); el.textContent = f.text;
-    const src = (f.sources || []).map((s, i) => '[' + (i + 1) + '] ' + s.title).join('  ');
-    add('meta', (f.validated ? 'validated' : 'not validated') + ' · ' + (f.model ? f.model.label : '') + (src ? ' · sources: ' + src : ''));
-  } else if (f.type === 'error') add('err', f.code + ': ' + f.message);
-};
-ws.onclose = () => add('err', 'connection closed');
+function send(frame) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame)); else queued.push(frame); }
+function track(f) { if (f.cursor) answers[f.workflowId].cursor = f.cursor; }
+function connect() {
+  ws = new WebSocket(url);
+  ws.onopen = () => {
+    retry = 0;
+    for (const id in answers) if (!answers[id].done) ws.send(JSON.stringify(answers[id].cursor ? { type: 'resume', workflowId: id, after: answers[id].cursor } : { type: 'resume', workflowId: id }));
+    queued.splice(0).forEach((f) => ws.send(JSON.stringify(f)));
+  };
+  ws.onmessage = (e) => {
+    const f = JSON.parse(e.data);
+    const a = answers[f.workflowId];
+    if (f.type === 'accepted') { answers[f.workflowId] = { el: add('a', ''), done: false }; add('meta', 'workflow ' + f.workflowId); }
+    else if (f.type === 'token' && a) { a.el.textContent += f.text; track(f); }
+    else if (f.type === 'revision' && a) { a.el.textContent = ''; add('meta', 'revising: ' + f.reasons.join('; ')); track(f); }
+    else if (f.type === 'answer') {
+      const el = a ? a.el : add('a', ''); el.textContent = f.text;
+      if (a) { track(f); a.done = true; }
+      const src = (f.sources || []).map((s, i) => '[' + (i + 1) + '] ' + s.title).join('  ');
+      add('meta', (f.validated ? 'validated' : 'not validated') + ' · ' + (f.model ? f.model.label : '') + (src ? ' · sources: ' + src : ''));
+    } else if (f.type === 'error') {
+      if (a && (f.cursor || f.code === 'NOT_FOUND')) a.done = true;
+      add('err', f.code + ': ' + f.message);
+    }
+  };
+  ws.onclose = () => {
+    // Reconnect with backoff; the open answers are resumed where they stopped.
+    const delay = Math.min(10000, 500 * 2 ** retry++);
+    add('err', 'connection lost; reconnecting in ' + Math.round(delay / 1000) + ' s');
+    setTimeout(connect, delay);
+  };
+}
+connect();
 document.getElementById('f').onsubmit = (e) => {
   e.preventDefault(); const q = document.getElementById('q').value.trim(); if (!q) return;
-  add('q', q); ws.send(JSON.stringify({ type: 'ask', question: q }));
+  add('q', q); send({ type: 'ask', question: q });
 };
 </script></body></html>`;
 
 @ApiExcludeController()
+@Public()
 @Controller()
 export class ChatPageController {
   @Get()

@@ -1,40 +1,50 @@
-import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, HttpException, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createLogger, FieldError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { validateData, WorkflowEvent } from '@flotilla/contracts';
-import { CONFIG } from '@flotilla/platform';
+import { validateData } from '@flotilla/contracts';
+import { CONFIG, withServerSpan } from '@flotilla/platform';
+import { Authenticator, Principal } from '@flotilla/auth';
 import { Admission, TenantOverBudget } from './admission';
+import { asActor } from './actor-context';
+import { AUTHENTICATOR } from './auth.tokens';
+import { FrameRateLimiter, RateLimited, RateLimiter } from './rate-limiter';
+import { authenticateUpgrade, selectProtocol } from './ws-auth';
+import { actingUser } from './workflows.controller';
 import { AskFrame } from './dto';
-import { LiveUpdate, LiveUpdates } from './live-updates';
+import { LiveUpdates } from './live-updates';
+import { AnswerStream, resumeStream, StreamServerFrame } from './stream-resume';
 import { Submissions } from './submissions';
 import { DEFAULT_TENANT } from './workflows.controller';
 
 export const CHAT_PATH = '/v1/chat';
 export const CHAT_PROTOCOL = 'flotilla.chat.v1';
+/** Close code of a connection whose credential expired (4000-4999: application codes; 4401 reads as "401"). */
+export const CREDENTIAL_EXPIRED = 4401;
 
 const log = createLogger({ service: 'gateway', component: 'chat' });
 
 type ServerFrame =
   | { type: 'welcome'; protocol: string; tenantId: string }
   | { type: 'accepted'; requestId: string; workflowId: string }
-  | { type: 'step'; workflowId: string; stepId: string; kind?: string; status: 'scheduled' | 'completed' | 'failed'; attempt: number }
-  | { type: 'token'; workflowId: string; seq: number; text: string }
-  | { type: 'revision'; workflowId: string; revision: number; reasons: string[] }
-  | { type: 'answer'; workflowId: string; requestId: string; text: string; sources: unknown[]; validated: boolean; model?: unknown }
-  | { type: 'error'; code: string; message: string; fields?: FieldError[]; requestId?: string; workflowId?: string }
+  // step, token, revision, answer, resumed (stream-resume.ts)
+  | StreamServerFrame
+  | { type: 'error'; code: string; message: string; fields?: FieldError[]; requestId?: string; workflowId?: string; retryAfterSeconds?: number }
   | { type: 'pong' };
 
 /**
  * The chat edge: WebSocket at /v1/chat. A client sends `ask` frames and receives `accepted`, `step`,
- * `token` and finally `answer` (or `error`) for each. A malformed or invalid frame gets an `error`
- * frame saying why, and the connection stays open.
+ * `token` and finally `answer` (or `error`) for each; a client that reconnected sends `resume` with
+ * the last cursor it got and receives the rest (stream-resume.ts). A malformed or invalid frame gets
+ * an `error` frame saying why, and the connection stays open.
  */
 @Injectable()
 export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private wss?: WebSocketServer;
+  /** The principal each upgrade request authenticated as, until its connection opens. */
+  private readonly principals = new WeakMap<IncomingMessage, Principal>();
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -42,12 +52,25 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly live: LiveUpdates,
     private readonly admission: Admission,
     @Inject(CONFIG) private readonly config: FlotillaConfig,
+    @Inject(AUTHENTICATOR) private readonly auth: Authenticator,
+    private readonly limits: RateLimiter,
   ) {}
 
   onApplicationBootstrap(): void {
     const server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     // ws enforces a hard cap; frames between our limit and it get a polite error frame instead.
-    this.wss = new WebSocketServer({ server, path: CHAT_PATH, maxPayload: this.config.MAX_REQUEST_BYTES * 4 });
+    // The credential is checked at upgrade (ws-auth.ts): a refused client gets an HTTP 401/403, never a socket.
+    this.wss = new WebSocketServer({
+      server, path: CHAT_PATH, maxPayload: this.config.MAX_REQUEST_BYTES * 4,
+      handleProtocols: (protocols) => selectProtocol(protocols, CHAT_PROTOCOL),
+      verifyClient: (info, done) => {
+        void authenticateUpgrade(this.auth, info.req).then((d) => {
+          if (!d.ok) return done(false, d.status, d.message, d.headers);
+          this.principals.set(info.req, d.principal);
+          done(true);
+        });
+      },
+    });
     this.wss.on('connection', (socket, req) => this.onConnection(socket, req));
   }
 
@@ -59,7 +82,23 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
 
   private onConnection(socket: WebSocket, req: IncomingMessage): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const tenant = url.searchParams.get('tenant') ?? DEFAULT_TENANT;
+    const principal = this.principals.get(req);
+    if (!principal) {
+      socket.close(1011, 'not authenticated');
+      return;
+    }
+    this.principals.delete(req);
+    // The credential's tenant; only an anonymous development connection (AUTH_REQUIRED off) names one.
+    const tenant = principal.via === 'anonymous' ? (url.searchParams.get('tenant') ?? DEFAULT_TENANT) : principal.tenantId;
+    const frames = new FrameRateLimiter(this.config.WS_MESSAGES_PER_SECOND, this.config.WS_MESSAGE_BURST);
+    // A connection lives no longer than its credential: when the JWT (or API key) expires (plus the
+    // clock tolerance the token was checked with), it is closed with 4401, and the client reconnects
+    // with a fresh one (and `resume`s its streams).
+    const validMs = principal.expiresAt === undefined ? undefined : principal.expiresAt + this.config.AUTH_CLOCK_TOLERANCE_SECONDS * 1000 - Date.now();
+    if (validMs !== undefined && validMs < 2 ** 31 - 1) {
+      const expiry = setTimeout(() => socket.close(CREDENTIAL_EXPIRED, 'credential expired'), Math.max(0, validMs));
+      socket.once('close', () => clearTimeout(expiry));
+    }
     const send = (frame: ServerFrame): void => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
     };
@@ -74,6 +113,11 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     send({ type: 'welcome', protocol: CHAT_PROTOCOL, tenantId: tenant });
 
     socket.on('message', (data, isBinary) => {
+      const allowed = frames.take();
+      if (!allowed.ok) {
+        send({ type: 'error', code: 'RATE_LIMITED', message: `more than ${this.config.WS_MESSAGES_PER_SECOND} frames per second; this frame was dropped`, retryAfterSeconds: allowed.retryAfterSeconds });
+        return;
+      }
       const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
       if (size > this.config.MAX_REQUEST_BYTES) {
         send({ type: 'error', code: 'PAYLOAD_TOO_LARGE', message: `frame of ${size} bytes exceeds ${this.config.MAX_REQUEST_BYTES}` });
@@ -95,8 +139,12 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         send({ type: 'pong' });
         return;
       }
+      if (type === 'resume') {
+        resumeStream(this.live, frame, tenant, send, unwatch, this.config.WORKFLOW_TIMEOUT_MS);
+        return;
+      }
       if (type !== 'ask') {
-        send({ type: 'error', code: 'UNKNOWN_FRAME', message: `unknown frame type ${JSON.stringify(type)}; expected "ask" or "ping"` });
+        send({ type: 'error', code: 'UNKNOWN_FRAME', message: `unknown frame type ${JSON.stringify(type)}; expected "ask", "resume" or "ping"` });
         return;
       }
       let checked: ReturnType<typeof validateData<AskFrame>>;
@@ -112,7 +160,9 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid ask frame', fields: checked.fields });
         return;
       }
-      void this.ask(checked.value, tenant, send, unwatch).catch((err: unknown) => {
+      // One trace per question (docs/adr/0011): the workflow the ask starts runs under this span.
+      void withServerSpan('chat ask', { 'flotilla.tenant.id': tenant, 'flotilla.channel': 'chat', 'network.protocol.name': 'websocket', 'user_agent.original': req.headers['user-agent'] },
+        () => this.askAs(principal, checked.value, tenant, send, unwatch)).catch((err: unknown) => {
         if (err instanceof TenantOverBudget) {
           send({ type: 'error', code: 'TENANT_TOKEN_BUDGET', message: err.message, requestId: checked.value.requestId });
           return;
@@ -123,91 +173,55 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     });
   }
 
+  /**
+   * An ask as the connection's principal: a signed-in user asks only as themself (a frame naming
+   * another user gets a FORBIDDEN error frame), and the per-user and per-tenant rate limits apply
+   * (RATE_LIMITED with retryAfterSeconds). The connection stays open either way.
+   */
+  private async askAs(principal: Principal, frame: AskFrame, tenantId: string, send: (f: ServerFrame) => void, unwatch: (() => void)[]): Promise<void> {
+    let userId: string | undefined;
+    try {
+      userId = actingUser(principal, frame.userId);
+      await this.limits.admit({ ...principal, tenantId }, userId);
+    } catch (err) {
+      if (err instanceof RateLimited) {
+        send({ type: 'error', code: 'RATE_LIMITED', message: `more than ${err.limit} questions per minute for this ${err.scope}`, retryAfterSeconds: err.retryAfterSeconds, requestId: frame.requestId });
+        return;
+      }
+      if (err instanceof HttpException && err.getStatus() === 403) {
+        send({ type: 'error', code: 'FORBIDDEN', message: 'a signed-in user can only ask as themself', requestId: frame.requestId });
+        return;
+      }
+      throw err;
+    }
+    // The audit records this submission as the principal's (the ask path is not handed it).
+    return asActor(principal.subject, () => this.ask({ ...frame, userId }, tenantId, send, unwatch));
+  }
+
   private async ask(frame: AskFrame, tenantId: string, send: (f: ServerFrame) => void, unwatch: (() => void)[]): Promise<void> {
     await this.admission.admit(tenantId);
     const requestId = frame.requestId;
-    // Watch before submitting so no update can be missed.
+    // Watch before submitting so no update can be missed; the answer stream (stream-resume.ts) merges
+    // live updates with the read model, so whatever went by before the watch is still sent, in order.
     const provisional = requestId ? this.submissions.workflowIdOf(tenantId, requestId) : undefined;
-    let stop: (() => void) | undefined;
-    const streams = new Map<string, number>();
-    let timer: NodeJS.Timeout | undefined = undefined;
-    const finish = (): void => {
-      stop?.();
-      if (timer) clearTimeout(timer);
+    const follow = (workflowId: string, rid: string): AnswerStream => {
+      const stream = new AnswerStream(this.live, { workflowId, tenantId, requestId: rid, send, timeoutMs: this.config.WORKFLOW_TIMEOUT_MS });
+      unwatch.push(() => stream.stop());
+      return stream;
     };
-    // Tokens and events travel on different topics, so the final event can overtake the last
-    // tokens: the answer is held until every token the composer reported streaming was forwarded.
-    let composed: { taskId: string; tokens: number } | undefined;
-    let held: ServerFrame | undefined;
-    let holdTimer: NodeJS.Timeout | undefined;
-    const release = (): void => {
-      if (!held) return;
-      send(held);
-      held = undefined;
-      if (holdTimer) clearTimeout(holdTimer);
-      finish();
-    };
-    const streamedAll = (): boolean => !composed || (streams.get(composed.taskId) ?? 0) >= composed.tokens;
-    const onUpdate = (workflowId: string, rid: () => string) => (update: LiveUpdate): void => {
-      if (update.kind === 'token') {
-        const t = update.token.data;
-        const next = streams.get(t.taskId) ?? 0;
-        if (t.seq !== next) return; // a redelivered (or, after a retried compose, superseded) token
-        streams.set(t.taskId, t.seq + 1);
-        send({ type: 'token', workflowId, seq: t.seq, text: t.text });
-        if (held && streamedAll()) release();
-        return;
-      }
-      const event = update.event;
-      if (event.type === 'StepCompleted' && typeof event.data.output['streamedTokens'] === 'number') {
-        composed = { taskId: event.data.taskId, tokens: event.data.output['streamedTokens'] };
-      }
-      const frame = this.frameFor(event, workflowId, rid());
-      if (event.type === 'WorkflowCompleted' || event.type === 'WorkflowFailed') {
-        held = frame;
-        if (streamedAll()) release();
-        else holdTimer = setTimeout(release, 5000);
-        return;
-      }
-      if (frame) send(frame);
-    };
-    if (provisional) {
-      stop = this.live.watch(provisional, onUpdate(provisional, () => requestId!));
-      unwatch.push(() => stop?.());
+    const early = provisional ? follow(provisional, requestId!) : undefined;
+    let accepted: { workflowId: string; requestId: string };
+    try {
+      accepted = await this.submissions.submit({ tenantId, question: frame.question, requestId, sessionId: frame.sessionId, userId: frame.userId, channel: 'chat' });
+    } catch (err) {
+      early?.stop();
+      throw err;
     }
-    const accepted = await this.submissions.submit({ tenantId, question: frame.question, requestId, sessionId: frame.sessionId, userId: frame.userId, channel: 'chat' });
-    if (!provisional) {
-      const wf = accepted.workflowId;
-      const rid = accepted.requestId;
-      stop = this.live.watch(wf, onUpdate(wf, () => rid));
-      unwatch.push(() => stop?.());
-    }
+    const stream = early ?? follow(accepted.workflowId, accepted.requestId);
     send({ type: 'accepted', requestId: accepted.requestId, workflowId: accepted.workflowId });
-    timer = setTimeout(() => {
-      send({ type: 'error', code: 'TIMEOUT', message: `no answer within ${this.config.WORKFLOW_TIMEOUT_MS} ms; the workflow continues — GET /v1/workflows/${accepted.workflowId}`, workflowId: accepted.workflowId, requestId: accepted.requestId });
-      finish();
-    }, this.config.WORKFLOW_TIMEOUT_MS);
-    timer.unref();
-  }
-
-  private frameFor(event: WorkflowEvent, workflowId: string, requestId: string): ServerFrame | undefined {
-    switch (event.type) {
-      case 'StepScheduled':
-        return { type: 'step', workflowId, stepId: event.data.stepId, kind: event.data.kind, status: 'scheduled', attempt: event.data.attempt };
-      case 'StepCompleted':
-        return { type: 'step', workflowId, stepId: event.data.stepId, status: 'completed', attempt: event.data.attempt };
-      case 'StepFailed':
-        return { type: 'step', workflowId, stepId: event.data.stepId, status: 'failed', attempt: event.data.attempt };
-      case 'WorkflowCompleted':
-        return { type: 'answer', workflowId, requestId, text: event.data.answer, sources: event.data.sources, validated: event.data.validated, model: event.data.model };
-      case 'WorkflowFailed':
-        return { type: 'error', code: event.data.code, message: event.data.reason, workflowId, requestId };
-      case 'AnswerRevisionRequested':
-        // The text streamed so far was rejected by the validator; a revised answer follows.
-        return { type: 'revision', workflowId, revision: event.data.revision, reasons: event.data.reasons };
-      case 'WorkflowStarted':
-      case 'PlanAccepted':
-        return undefined;
-    }
+    await stream.start().catch((err: unknown) => {
+      log.error('answer stream failed', { workflowId: accepted.workflowId, err });
+      send({ type: 'error', code: 'UNAVAILABLE', message: `the answer could not be streamed; resume it or GET /v1/workflows/${accepted.workflowId}`, workflowId: accepted.workflowId, requestId: accepted.requestId });
+    });
   }
 }

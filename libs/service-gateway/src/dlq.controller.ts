@@ -1,5 +1,6 @@
 import { Body, ConflictException, Controller, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { hasRole, Principal } from '@flotilla/auth';
 import { createHash } from 'node:crypto';
 import { createLogger } from '@flotilla/common';
 import { ALL_TOPICS, decode, DeadLetterRecordedV1, MessageDef, TopicDef } from '@flotilla/contracts';
@@ -7,10 +8,11 @@ import { AuditRecord, DEAD_LETTER_STATUSES, DeadLetterEntry, DeadLetterResolutio
 import { MessageBus, OutgoingMessage } from '@flotilla/messaging';
 import { BUS } from '@flotilla/platform';
 import { actorFrom, AuditTrail } from './audit-trail';
+import { CurrentPrincipal, RequireRoles } from './auth.guard';
 import { DiscardDeadLetterBody, RetryDeadLetterBody } from './dlq.dto';
 import { validationFailed } from './http';
 import { DEAD_LETTERS } from './review.tokens';
-import { DEFAULT_TENANT, tenantFrom } from './workflows.controller';
+import { DEFAULT_TENANT } from './workflows.controller';
 
 const log = createLogger({ service: 'gateway', component: 'dlq' });
 const ID = /^[A-Za-z0-9_.:-]{1,300}$/;
@@ -19,12 +21,18 @@ const MAX_LIMIT = 200;
 export const REPLAY_OF_HEADER = 'flotilla-dlq-replay-of';
 
 /**
- * Which records a tenant may see: its own. Records whose poison message carried no tenant header
- * (tenant '') are visible to the `public` tenant only — a stop-gap until authentication lands and
- * operators get a real role that sees across tenants.
+ * Which records a principal may see: its tenant's. Records whose poison message carried no tenant
+ * header (tenant '') belong to no tenant: an `operator` sees them, and so does an anonymous
+ * development request for the `public` tenant (AUTH_REQUIRED off), as before authentication.
  */
-export function visibleTenants(tenantId: string): string[] {
-  return tenantId === DEFAULT_TENANT ? [tenantId, ''] : [tenantId];
+export function visibleTenants(principal: Principal): string[] {
+  const tenantless = hasRole(principal, 'operator') || (principal.via === 'anonymous' && principal.tenantId === DEFAULT_TENANT);
+  return tenantless ? [principal.tenantId, ''] : [principal.tenantId];
+}
+
+/** Who acts, for the audit log: the credential's subject; only anonymous development requests may name themselves with `X-Actor`. */
+function actorOf(principal: Principal, header: string | undefined): string {
+  return principal.via === 'anonymous' ? actorFrom(header) : principal.subject;
 }
 
 /** A dead-letter record as the API shows it: the decision, and everything needed to judge the message. */
@@ -55,8 +63,9 @@ const notOpen = (e: DeadLetterEntry): ConflictException => new ConflictException
  * action is written to the audit log.
  */
 @ApiTags('dead letters')
-@ApiHeader({ name: 'X-Tenant-Id', required: false, description: 'Tenant (default "public"); replaced by the credential\'s tenant when authentication lands.' })
-@ApiHeader({ name: 'X-Actor', required: false, description: 'Who acts (default "anonymous"), recorded in the audit log; replaced by the credential\'s subject when authentication lands.' })
+@ApiBearerAuth()
+@ApiHeader({ name: 'X-Actor', required: false, description: 'Only without a credential (AUTH_REQUIRED off, development): who acts, recorded in the audit log (default "anonymous"). With a credential the actor is its subject.' })
+@RequireRoles('dlq:admin')
 @Controller('v1/dlq')
 export class DeadLetterController {
   constructor(
@@ -68,17 +77,17 @@ export class DeadLetterController {
   @Get()
   @ApiOkResponse({ description: 'Dead-letter records of the tenant, newest first; `status` filters, `limit` is 1-200 (default 50).' })
   @ApiBadRequestResponse({ description: 'Bad status or limit.' })
-  async list(@Query('status') status?: string, @Query('limit') limit?: string, @Headers('x-tenant-id') tenantHeader?: string): Promise<{ items: DeadLetterView[] }> {
+  async list(@CurrentPrincipal() principal: Principal, @Query('status') status?: string, @Query('limit') limit?: string): Promise<{ items: DeadLetterView[] }> {
     const q = parseQuery(status, limit);
-    const items = await this.store.list({ tenantIds: visibleTenants(tenantFrom(tenantHeader)), ...q });
+    const items = await this.store.list({ tenantIds: visibleTenants(principal), ...q });
     return { items: items.map(toView) };
   }
 
   @Get(':id')
   @ApiOkResponse({ description: 'The record (payload, headers, reason, errorCode, attempts, consumerGroup, source topic/partition/offset) and its audit history.' })
   @ApiNotFoundResponse({ description: 'No such record for this tenant.' })
-  async get(@Param('id') id: string, @Headers('x-tenant-id') tenantHeader?: string): Promise<DeadLetterView & { history: AuditRecord[] }> {
-    const entry = await this.find(id, tenantFrom(tenantHeader));
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<DeadLetterView & { history: AuditRecord[] }> {
+    const entry = await this.find(id, principal);
     return { ...toView(entry), history: await this.audit.history(id) };
   }
 
@@ -87,8 +96,8 @@ export class DeadLetterController {
   @ApiOkResponse({ description: 'The original payload and headers were republished on the source topic (same key); the record is `replayed`.' })
   @ApiNotFoundResponse({ description: 'No such record for this tenant.' })
   @ApiConflictResponse({ description: 'The record is not open (already replayed, retried or discarded).' })
-  async replay(@Param('id') id: string, @Headers('x-tenant-id') tenantHeader?: string, @Headers('x-actor') actorHeader?: string): Promise<DeadLetterView> {
-    return this.act(id, tenantHeader, actorHeader, 'replayed', (e) => ({
+  async replay(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Headers('x-actor') actorHeader?: string): Promise<DeadLetterView> {
+    return this.act(id, principal, actorHeader, 'replayed', (e) => ({
       message: this.republish(e, e.data.payloadEncoding === 'base64' ? Buffer.from(e.data.payload, 'base64') : e.data.payload),
       details: { sourceTopic: e.data.sourceTopic, key: e.data.key ?? null },
     }));
@@ -100,8 +109,8 @@ export class DeadLetterController {
   @ApiBadRequestResponse({ description: 'No payload, or a payload the source topic would reject; `fields` says why.' })
   @ApiNotFoundResponse({ description: 'No such record for this tenant.' })
   @ApiConflictResponse({ description: 'The record is not open.' })
-  async retry(@Param('id') id: string, @Body() body: RetryDeadLetterBody, @Headers('x-tenant-id') tenantHeader?: string, @Headers('x-actor') actorHeader?: string): Promise<DeadLetterView> {
-    return this.act(id, tenantHeader, actorHeader, 'retried', (e) => {
+  async retry(@Param('id') id: string, @Body() body: RetryDeadLetterBody, @CurrentPrincipal() principal: Principal, @Headers('x-actor') actorHeader?: string): Promise<DeadLetterView> {
+    return this.act(id, principal, actorHeader, 'retried', (e) => {
       // Validate at the edge: a correction that would be dead-lettered again is refused now, with why.
       const topic = this.sourceTopic(e);
       const decoded = decode(topic, body.payload);
@@ -119,12 +128,12 @@ export class DeadLetterController {
   @ApiBadRequestResponse({ description: 'No reason given.' })
   @ApiNotFoundResponse({ description: 'No such record for this tenant.' })
   @ApiConflictResponse({ description: 'The record is not open.' })
-  async discard(@Param('id') id: string, @Body() body: DiscardDeadLetterBody, @Headers('x-tenant-id') tenantHeader?: string, @Headers('x-actor') actorHeader?: string): Promise<DeadLetterView> {
-    return this.act(id, tenantHeader, actorHeader, 'discarded', () => ({ message: null, details: { reason: body.reason } }), body.reason);
+  async discard(@Param('id') id: string, @Body() body: DiscardDeadLetterBody, @CurrentPrincipal() principal: Principal, @Headers('x-actor') actorHeader?: string): Promise<DeadLetterView> {
+    return this.act(id, principal, actorHeader, 'discarded', () => ({ message: null, details: { reason: body.reason } }), body.reason);
   }
 
-  private async find(id: string, tenantId: string): Promise<DeadLetterEntry> {
-    const entry = ID.test(id) ? await this.store.get(id, visibleTenants(tenantId)) : null;
+  private async find(id: string, principal: Principal): Promise<DeadLetterEntry> {
+    const entry = ID.test(id) ? await this.store.get(id, visibleTenants(principal)) : null;
     if (!entry) throw notFound(id);
     return entry;
   }
@@ -145,16 +154,16 @@ export class DeadLetterController {
    * audits. A publish that fails reopens the record, so the action can be tried again.
    */
   private async act(
-    id: string, tenantHeader: string | undefined, actorHeader: string | undefined, status: DeadLetterResolution['status'],
+    id: string, principal: Principal, actorHeader: string | undefined, status: DeadLetterResolution['status'],
     prepare: (e: DeadLetterEntry) => { message: OutgoingMessage | null; details: Record<string, unknown> }, reason?: string,
   ): Promise<DeadLetterView> {
-    const tenantId = tenantFrom(tenantHeader);
-    const actor = actorFrom(actorHeader);
-    const entry = await this.find(id, tenantId);
+    const tenantId = principal.tenantId;
+    const actor = actorOf(principal, actorHeader);
+    const entry = await this.find(id, principal);
     if (entry.status !== 'open') throw notOpen(entry);
     const { message, details } = prepare(entry);
     const resolution: DeadLetterResolution = { status, actor, at: new Date().toISOString(), ...(reason !== undefined ? { reason } : {}) };
-    const outcome = await this.store.resolve(id, visibleTenants(tenantId), resolution);
+    const outcome = await this.store.resolve(id, visibleTenants(principal), resolution);
     switch (outcome.outcome) {
       case 'not-found': throw notFound(id);
       case 'not-open': throw notOpen(outcome.entry);

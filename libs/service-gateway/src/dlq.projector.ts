@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { createLogger } from '@flotilla/common';
 import { Topics } from '@flotilla/contracts';
 import { DeadLetterStore, deadLetterTenant } from '@flotilla/memory';
-import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
+import { consume, MessageBus, on, resolveDeadLetterPayload, Subscription } from '@flotilla/messaging';
 import { BUS, Readiness } from '@flotilla/platform';
 import { DEAD_LETTERS } from './review.tokens';
 
@@ -28,7 +28,9 @@ export class DeadLetterProjector implements OnApplicationBootstrap, BeforeApplic
       fromBeginning: true,
       logger: log,
       handlers: [on(Topics.deadLetters, async (message) => {
-        await this.store.record({ id: message.id, tenantId: deadLetterTenant(message.data, message.metadata.tenantId), data: message.data });
+        // A payload that travelled by claim check is copied in, so the inbox shows (and replays) it (docs/adr/0010).
+        const data = await resolveDeadLetterPayload(this.bus, message.data);
+        await this.store.record({ id: message.id, tenantId: deadLetterTenant(data, message.metadata.tenantId), data });
       })],
     });
     await this.subscription.ready;

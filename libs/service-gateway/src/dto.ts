@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, MaxLength } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MAX_QUESTION_LENGTH } from '@flotilla/contracts';
+import { CURSOR_PATTERN } from './stream-merger';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -25,6 +26,10 @@ export class SubmitWorkflowBody {
   @ApiPropertyOptional({ description: 'Called with the result when the workflow ends (reserved).' })
   @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
   callbackUrl?: string;
+
+  @ApiPropertyOptional({ description: 'Deadline in ms from acceptance (1000–86400000; default WORKFLOW_DEADLINE_MS): past it the workflow fails with DEADLINE_EXCEEDED.' })
+  @IsOptional() @IsInt() @Min(1000) @Max(86_400_000)
+  timeoutMs?: number;
 }
 
 export class SubmitWorkflowAccepted {
@@ -49,4 +54,18 @@ export class AskFrame {
 
   @IsOptional() @Matches(ID, { message: 'userId must be 1-128 characters of letters, digits, _ . : -' })
   userId?: string;
+}
+
+/**
+ * A WebSocket `resume` frame: send me the rest of this workflow's answer stream after `after` (the
+ * `cursor` of the last `token`, `revision` or `answer` frame received; omitted: from the start).
+ */
+export class ResumeFrame {
+  @IsIn(['resume']) type!: 'resume';
+
+  @Matches(ID, { message: 'workflowId must be 1-128 characters of letters, digits, _ . : -' })
+  workflowId!: string;
+
+  @IsOptional() @Matches(CURSOR_PATTERN, { message: 'after must be a cursor from a frame: "<n>" or "<n>:<m>"' })
+  after?: string;
 }

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ApiKeyLookup, authenticatorFrom, requireAuthenticationMethod } from '@flotilla/auth';
 import { FlotillaConfig } from '@flotilla/config';
-import { createAuditLog, createConversationStore, createDeadLetterStore, createWorkflowViewStore } from '@flotilla/memory';
+import { ApiKeyStore, createApiKeyStore, createAuditLog, createConversationStore, createDeadLetterStore, createWorkflowViewStore } from '@flotilla/memory';
 import { CONFIG } from '@flotilla/platform';
 import { Admission } from './admission';
 import { ChatServer } from './chat.server';
@@ -12,14 +14,44 @@ import { UsageController, WorkflowsController } from './workflows.controller';
 import { ChatPageController } from './chat-page.controller';
 import { PreferencesController } from './preferences.controller';
 import { AuditTrail } from './audit-trail';
+import { CancelController } from './cancel.controller';
 import { DeadLetterController } from './dlq.controller';
 import { DeadLetterProjector } from './dlq.projector';
 import { AUDIT_LOG, DEAD_LETTERS } from './review.tokens';
+import { ApiKeysController } from './api-keys.controller';
+import { AuthGuard } from './auth.guard';
+import { API_KEYS, AUTHENTICATOR } from './auth.tokens';
+import { ConfigAudit } from './config-audit';
+import { RateLimiter } from './rate-limiter';
+import { Backpressure, BatchBackpressureGuard, LanesController } from './backpressure';
 
 /** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
 @Module({
-  controllers: [WorkflowsController, UsageController, PreferencesController, ChatPageController, DeadLetterController],
+  controllers: [WorkflowsController, CancelController, UsageController, PreferencesController, ChatPageController, DeadLetterController, ApiKeysController, LanesController],
   providers: [
+    {
+      provide: API_KEYS,
+      inject: [CONFIG],
+      useFactory: async (config: FlotillaConfig) => {
+        const store = createApiKeyStore(config);
+        await store.init();
+        return store;
+      },
+    },
+    {
+      provide: AUTHENTICATOR,
+      inject: [CONFIG, API_KEYS],
+      useFactory: (config: FlotillaConfig, keys: ApiKeyStore) => {
+        requireAuthenticationMethod(config);
+        return authenticatorFrom(config, keys satisfies ApiKeyLookup);
+      },
+    },
+    // Global: every route of the application, whichever module adds it, needs a principal unless @Public.
+    { provide: APP_GUARD, useClass: AuthGuard },
+    RateLimiter,
+    Backpressure,
+    BatchBackpressureGuard,
+    ConfigAudit,
     {
       provide: VIEW_STORE,
       inject: [CONFIG],

@@ -57,6 +57,10 @@ export function configureGatewayHttp(app: INestApplication, config: FlotillaConf
     .setTitle('Flotilla gateway')
     .setDescription('Submit questions as workflows and inspect them. Chat clients use the WebSocket protocol at /v1/chat (see README).')
     .setVersion('1')
+    // Credentials (docs/adr/0008): a JWT or an API key as a bearer token, or an API key in X-Api-Key.
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A JWT (HS256 or RS256) or an API key (flk_…).' })
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'An API key (flk_…).' }, 'api-key')
+    .addSecurityRequirements('bearer')
     .build());
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

@@ -1,8 +1,11 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { createLogger } from '@flotilla/common';
 import { AnswerTokenMessage, Topics, WorkflowEvent } from '@flotilla/contracts';
+import { WorkflowViewStore } from '@flotilla/memory';
 import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
 import { BUS, INSTANCE_ID, Readiness } from '@flotilla/platform';
+import { FollowOptions, StreamFollower } from './stream-follower';
+import { VIEW_STORE } from './tokens';
 
 export type LiveUpdate = { kind: 'event'; event: WorkflowEvent } | { kind: 'token'; token: AnswerTokenMessage };
 type Listener = (update: LiveUpdate) => void;
@@ -12,7 +15,9 @@ const log = createLogger({ service: 'gateway', component: 'live-updates' });
 /**
  * Fans workflow events and answer tokens out to the clients connected to this gateway process.
  * Every gateway replica reads both topics in a group of its own (broadcast), from the end: a client
- * connected here is told about its workflows wherever they are processed.
+ * connected here is told about its workflows wherever they are processed. A client that follows an
+ * answer stream gets it merged with the read model (`follow`), so it misses nothing that went by
+ * before it watched — on this process or any other.
  */
 @Injectable()
 export class LiveUpdates implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -23,6 +28,7 @@ export class LiveUpdates implements OnApplicationBootstrap, BeforeApplicationShu
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
+    @Inject(VIEW_STORE) private readonly store: WorkflowViewStore,
     readiness: Readiness,
   ) {
     readiness.register({ name: 'gateway-live-updates', ready: () => this.ready });
@@ -57,6 +63,15 @@ export class LiveUpdates implements OnApplicationBootstrap, BeforeApplicationShu
       set.delete(listener);
       if (set.size === 0) this.listeners.delete(workflowId);
     };
+  }
+
+  /**
+   * A workflow's answer stream for one client, live and from the read model, each frame once and in
+   * cursor order (see StreamFollower). Call `watch()` before anything that could produce updates,
+   * then `start()`; `stop()` when the client goes.
+   */
+  follow(options: FollowOptions): StreamFollower {
+    return new StreamFollower({ store: this.store, watch: (workflowId, listener) => this.watch(workflowId, listener), logger: log }, options);
   }
 
   private emit(workflowId: string | undefined, update: LiveUpdate): void {

@@ -11,10 +11,23 @@ import { foldStored } from './workflow-view';
 
 const log = createLogger({ service: 'gateway', component: 'projector' });
 
-/** Projects the workflow event log into the read model that `GET /v1/workflows/:id` serves. */
+/**
+ * Streamed answer tokens are kept this long for clients that reconnect and resume (a workflow's
+ * answer itself stays in its events); older ones are swept, and not stored when replayed.
+ */
+export const STREAM_RETENTION_MS = 24 * 3600 * 1000;
+const STREAM_SWEEP_EVERY_MS = 10 * 60 * 1000;
+
+/**
+ * Projects the workflow event log into the read model that `GET /v1/workflows/:id` serves, and the
+ * answer-stream topic into the stored tokens a resumed chat stream is sent (each in a consumer group
+ * shared by every gateway replica, so each message is stored once, wherever the client is).
+ */
 @Injectable()
 export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private subscription?: Subscription;
+  private tokens?: Subscription;
+  private sweep?: { timer: NodeJS.Timeout; running?: Promise<void> };
   private purge?: { stop(): Promise<void> };
   private ready = false;
 
@@ -43,7 +56,20 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
         await this.store.appendEvent(stored);
       })],
     });
-    await this.subscription.ready;
+    // Its own group: tokens are many, and a slow token write must not hold up the workflow view.
+    this.tokens = await consume(this.bus, {
+      groupId: 'flotilla-gateway-stream-projector',
+      fromBeginning: true,
+      partitionsConcurrently: 6,
+      logger: log,
+      handlers: [on(Topics.answerStream, async (token) => {
+        const occurredAt = token.metadata.occurredAt;
+        if (Date.parse(occurredAt) < Date.now() - STREAM_RETENTION_MS) return;
+        await this.store.appendStreamToken({ ...token.data, tenantId: token.metadata.tenantId ?? '', occurredAt });
+      })],
+    });
+    await Promise.all([this.subscription.ready, this.tokens.ready]);
+    this.startStreamSweep();
     // Idle sessions expire (FerretDB has no TTL indexes, so both adapters purge on a timer).
     this.purge = startIdlePurge(this.conversations, { idleMs: this.config.SESSION_IDLE_TTL_MS, everyMs: Math.min(3_600_000, this.config.SESSION_IDLE_TTL_MS) });
     this.ready = true;
@@ -52,9 +78,30 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
   async beforeApplicationShutdown(): Promise<void> {
     this.ready = false;
     await this.purge?.stop();
+    if (this.sweep) clearInterval(this.sweep.timer);
+    await this.sweep?.running;
     await this.subscription?.stop();
+    await this.tokens?.stop();
     await this.store.close();
     await this.conversations.close();
+  }
+
+  /** Deletes stored tokens past the retention on a timer (FerretDB has no TTL indexes); a failed run retries at the next tick. */
+  private startStreamSweep(): void {
+    const sweep: { timer: NodeJS.Timeout; running?: Promise<void> } = {
+      timer: setInterval(() => {
+        if (sweep.running) return;
+        sweep.running = this.store.purgeStreamTokens(new Date(Date.now() - STREAM_RETENTION_MS))
+          .then((purged) => {
+            if (purged > 0) log.info('purged streamed answer tokens past their retention', { purged });
+          }, (err: unknown) => log.warn('purging streamed answer tokens failed; retrying at the next tick', { err }))
+          .finally(() => {
+            sweep.running = undefined;
+          });
+      }, STREAM_SWEEP_EVERY_MS),
+    };
+    sweep.timer.unref();
+    this.sweep = sweep;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { createLogger, FlotillaError, Logger } from '@flotilla/common';
 import { DocumentIngestionReportedV1, IngestMessage, Messages, Topics } from '@flotilla/contracts';
 import { consume, IncomingMessage, MessageBus, on, outgoing, Subscription } from '@flotilla/messaging';
+import { inLane, LaneGate, sharedLaneGate } from '@flotilla/platform';
 import { KnowledgeBase } from '@flotilla/retrieval';
 
 /** The ingestion consumer group: one per deployment, so each document is ingested by one replica. */
@@ -17,6 +18,8 @@ export interface IngestionOptions {
   logger?: Logger;
   maxAttempts?: number;
   partitionsConcurrently?: number;
+  /** The lanes' priority gate; default: the process's ({@link sharedLaneGate}). */
+  gate?: LaneGate;
 }
 
 type Report = Omit<DocumentIngestionReportedV1, 'reportedAt'>;
@@ -28,10 +31,15 @@ type Report = Omit<DocumentIngestionReportedV1, 'reportedAt'>;
  * stored), or `failed` with the reason once no retry is left. A failure is then rethrown, so the
  * consumer dead-letters the message with the same reason; a retryable failure is retried first
  * (without a report). Invalid messages never reach this handler: `consume` dead-letters them.
+ *
+ * Each document is ingested in a batch slot of the process's {@link LaneGate}, like a batch task:
+ * it starts only while no interactive task waits, within AGENT_BATCH_CONCURRENCY; when no slot
+ * frees up soon the message is deferred (its partition pauses) rather than holding the consumer.
  */
 export async function startIngestion(bus: MessageBus, kb: KnowledgeBase, options: IngestionOptions = {}): Promise<Subscription> {
   const logger = options.logger ?? createLogger({ component: 'ingestion' });
   const maxAttempts = options.maxAttempts ?? INGEST_MAX_ATTEMPTS;
+  const gate = options.gate ?? sharedLaneGate();
   // Per message being handled: the attempts so far, and an outcome whose report could not be
   // published yet (so a retry republishes it instead of ingesting again and reporting `skipped`).
   const attempts = new Map<string, number>();
@@ -93,7 +101,7 @@ export async function startIngestion(bus: MessageBus, kb: KnowledgeBase, options
     maxAttempts,
     partitionsConcurrently: options.partitionsConcurrently ?? INGEST_PARTITIONS_CONCURRENTLY,
     logger,
-    handlers: [on(Topics.ingest, handle)],
+    handlers: [on(Topics.ingest, (message, raw) => inLane(gate, 'batch', () => handle(message, raw)))],
   });
 }
 

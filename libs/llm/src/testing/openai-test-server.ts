@@ -20,6 +20,11 @@ interface Timing {
   latencyMs?: number;
   /** Streaming: delay between chunks. */
   chunkDelayMs?: number;
+  /**
+   * Streaming a text: before content chunk number `chunk` (0-based), wait until `until` settles — a
+   * test holds the answer mid-stream while it does something (drops a client, starts a process).
+   */
+  pauseAt?: { chunk: number; until: Promise<unknown> };
 }
 
 export type ScriptedResponse =
@@ -217,7 +222,11 @@ async function streamResponse(res: ServerResponse, id: string, model: string, r:
   let text = '';
   if (r.kind === 'text') {
     text = r.text;
-    for (const c of r.chunks ?? (r.text.match(/^\s+|\S+\s*/g) ?? [])) await send(delta({ content: c }));
+    const chunks = r.chunks ?? (r.text.match(/^\s+|\S+\s*/g) ?? []);
+    for (const [i, c] of chunks.entries()) {
+      if (r.pauseAt?.chunk === i) await r.pauseAt.until;
+      await send(delta({ content: c }));
+    }
     await send(delta({}, r.finishReason ?? 'stop'));
   } else {
     const args = argumentsText(r);
@@ -263,4 +272,54 @@ function readBody(req: IncomingMessage): Promise<string> {
 /** Unreferenced, so a test that closes the server mid-delay does not keep Jest alive. */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** A provider failure mode for fault tests: rate limited (429), server error (500), or no answer in time. */
+export type FailureMode = 'rate-limit' | 'server-error' | 'timeout';
+
+/** The scripted response of a failure mode; `timeout` holds the response for `hangMs` (the caller's deadline should fire first). */
+export function failureResponse(mode: FailureMode, hangMs = 45_000): ScriptedResponse {
+  switch (mode) {
+    case 'rate-limit':
+      return rateLimited(1);
+    case 'server-error':
+      return serverError(500);
+    case 'timeout':
+      return { kind: 'error', status: 504, message: 'upstream timed out', latencyMs: hangMs };
+  }
+}
+
+export interface FailureWindows {
+  /** Pass to `OpenAiTestServer.script`: failing while a window is open, `healthy` otherwise. */
+  responder: (request: RecordedRequest) => ScriptedResponse;
+  /** Opens a window of `mode` for `durationMs` from now (closing any open one). */
+  open(mode: FailureMode, durationMs: number): void;
+  close(): void;
+  /** The mode in force now, if any. */
+  current(): FailureMode | undefined;
+  /** Requests answered per mode ('healthy' included). */
+  served: Record<FailureMode | 'healthy', number>;
+}
+
+/** Time-windowed failure modes over a healthy responder: a provider outage with a beginning and an end. */
+export function failureWindows(healthy: (request: RecordedRequest) => ScriptedResponse, options: { hangMs?: number; now?: () => number } = {}): FailureWindows {
+  const now = options.now ?? Date.now;
+  let window: { mode: FailureMode; until: number } | undefined;
+  const served: Record<FailureMode | 'healthy', number> = { 'rate-limit': 0, 'server-error': 0, timeout: 0, healthy: 0 };
+  const current = (): FailureMode | undefined => (window && now() < window.until ? window.mode : undefined);
+  return {
+    served,
+    current,
+    open: (mode, durationMs) => {
+      window = { mode, until: now() + durationMs };
+    },
+    close: () => {
+      window = undefined;
+    },
+    responder: (request) => {
+      const mode = current();
+      served[mode ?? 'healthy'] += 1;
+      return mode ? failureResponse(mode, options.hangMs) : healthy(request);
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StoredEvent, WorkflowViewStore } from '../workflow-view-store';
+import { StoredEvent, StoredStreamToken, WorkflowViewStore } from '../workflow-view-store';
 
 /**
  * The behaviours every WorkflowViewStore adapter must share: the read model behind
@@ -26,6 +26,10 @@ function event(workflowId: string, sequence: number, overrides: Partial<StoredEv
     occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, sequence)).toISOString(),
     ...overrides,
   };
+}
+
+function token(workflowId: string, taskId: string, seq: number, overrides: Partial<StoredStreamToken> = {}): StoredStreamToken {
+  return { workflowId, tenantId: 'tenant-a', taskId, seq, text: `t${seq} `, occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 1, seq)).toISOString(), ...overrides };
 }
 
 export function runViewStoreConformance(name: string, makeStore: () => Promise<ViewStoreUnderTest>): void {
@@ -135,5 +139,37 @@ export function runViewStoreConformance(name: string, makeStore: () => Promise<V
       await Promise.all(Array.from({ length: 8 }, () => store.recordAccepted(accepted)));
       expect((await store.load(wf, 'tenant-a'))?.accepted).toEqual({ requestId: 'req-1', question: 'once', acceptedAt: '2026-01-01T00:00:00.000Z' });
     }, TIMEOUT_MS);
+    describe('streamed answer tokens', () => {
+      const sorted = (ts: StoredStreamToken[]): StoredStreamToken[] => [...ts].sort((a, b) => a.taskId.localeCompare(b.taskId) || a.seq - b.seq);
+
+      it('keeps every token of every compose attempt, with its text intact (an empty piece included)', async () => {
+        const tokens = [token(wf, 'task_a', 0), token(wf, 'task_a', 1, { text: '' }), token(wf, 'task_a', 2, { text: ' ünïcode — "quoted"\n' }), token(wf, 'task_b', 0)];
+        for (const t of [tokens[2]!, tokens[0]!, tokens[3]!, tokens[1]!]) await store.appendStreamToken(t);
+        expect(sorted(await store.loadStreamTokens(wf, 'tenant-a'))).toEqual(tokens);
+      }, TIMEOUT_MS);
+
+      it('stores a token once, the first copy winning, however often and concurrently it is appended', async () => {
+        const t = token(wf, 'task_a', 0);
+        await Promise.all(Array.from({ length: 8 }, () => store.appendStreamToken(t)));
+        await store.appendStreamToken({ ...t, text: 'a redelivered, different copy' });
+        expect(await store.loadStreamTokens(wf, 'tenant-a')).toEqual([t]);
+      }, TIMEOUT_MS);
+
+      it('hides tokens from every other tenant and never mixes workflows', async () => {
+        await store.appendStreamToken(token(wf, 'task_a', 0));
+        await store.appendStreamToken(token(`${wf}_other`, 'task_a', 0));
+        expect(await store.loadStreamTokens(wf, 'tenant-b')).toEqual([]);
+        expect((await store.loadStreamTokens(wf, 'tenant-a')).map((t) => t.workflowId)).toEqual([wf]);
+      }, TIMEOUT_MS);
+
+      it('purges the tokens streamed before the cut-off and keeps the newer ones', async () => {
+        const old = token(wf, 'task_a', 0, { occurredAt: '2020-01-01T00:00:00.000Z' });
+        const recent = token(wf, 'task_a', 1, { occurredAt: new Date().toISOString() });
+        await store.appendStreamToken(old);
+        await store.appendStreamToken(recent);
+        expect(await store.purgeStreamTokens(new Date('2021-01-01T00:00:00.000Z'))).toBeGreaterThanOrEqual(1);
+        expect(await store.loadStreamTokens(wf, 'tenant-a')).toEqual([recent]);
+      }, TIMEOUT_MS);
+    });
   });
 }

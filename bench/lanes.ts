@@ -1,0 +1,168 @@
+/**
+ * Priority lanes under a batch backlog: the latency of chat questions (interactive lane) asked over
+ * WebSocket at a steady rate, first on an idle system, then right after a backlog of batch requests
+ * was published on the public intake topic — one run, side by side.
+ *
+ *   npm run build && npm run bench:build
+ *   node tmp/bench/bench/lanes.js [embedded|distributed] [questions=200] [ratePerSecond=10] [backlog=10000]
+ *
+ * Distributed mode needs the infrastructure (`eval "$(bash scripts/infra.sh env)"`); the backlog is
+ * then published with kcat straight onto the intake topic. Embedded mode has no outside producer
+ * for its in-process log, so the backlog goes in through REST `POST /v1/workflows` (which publishes
+ * the same SubmitRequest onto the same topic); gateway backpressure is switched off for the run so
+ * that all of it is accepted. Prints one JSON line per phase and a summary.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { ChatClient } from '../test/support/chat-client';
+import { Mode, SystemUnderTest } from '../test/support/system';
+
+const QUESTION = 'Where is my order 1001 and can I get delivery by tomorrow?';
+const BATCH_QUESTION = 'Where is my order 1002?';
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+interface LaneFigures {
+  lag: number;
+  topics: { topic: string; groupId: string; lag: number }[];
+}
+interface Lanes {
+  interactive: LaneFigures | null;
+  batch: LaneFigures | null;
+}
+
+/** The gateway's lane figures, measured after now (it measures every BACKPRESSURE_POLL_MS). */
+async function lanes(sut: SystemUnderTest): Promise<Lanes> {
+  const since = Date.now();
+  for (;;) {
+    const r = await fetch(`${sut.gatewayUrl}/v1/lanes`);
+    if (r.status !== 200) throw new Error(`GET /v1/lanes answered ${r.status}`);
+    const body = (await r.json()) as Lanes & { measuredAt: string | null };
+    if (body.measuredAt && Date.parse(body.measuredAt) >= since) return body;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+const intakeLag = (l: Lanes): number => l.batch?.topics.find((t) => t.topic === 'flotilla.intake.v1')?.lag ?? 0;
+
+/** `count` chat questions sent open-loop at `rate` per second, each on an idle connection of a pool. */
+async function chatPhase(sut: SystemUnderTest, count: number, rate: number): Promise<{ ms: number[]; errors: string[]; wallMs: number }> {
+  const idle: ChatClient[] = [];
+  const all: ChatClient[] = [];
+  const ms: number[] = [];
+  const errors: string[] = [];
+  const started = Date.now();
+  const asks: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    let client = idle.pop();
+    if (!client) {
+      client = await ChatClient.connect(sut.wsUrl);
+      all.push(client);
+    }
+    const c = client;
+    asks.push(c.ask(QUESTION, { timeoutMs: 120_000 }).then((r) => {
+      if (r.answer.type === 'answer') ms.push(r.ms);
+      else errors.push(String(r.answer['code']));
+    }, (err: unknown) => void errors.push((err as Error).message.slice(0, 200))).finally(() => void idle.push(c)));
+  }
+  await Promise.all(asks);
+  const wallMs = Date.now() - started;
+  for (const c of all) c.close();
+  return { ms, errors, wallMs };
+}
+
+function summary(ms: number[]): { p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  return { p50Ms: pct(s, 50), p95Ms: pct(s, 95), p99Ms: pct(s, 99), maxMs: s.at(-1)! };
+}
+
+/** Publishes the backlog onto the intake topic. */
+async function publishBacklog(sut: SystemUnderTest, size: number): Promise<number> {
+  const started = Date.now();
+  const run = `b${started.toString(36)}`;
+  if (sut.mode === 'distributed' && !spawnSync('kcat', ['-V']).error) {
+    const lines: string[] = [];
+    for (let i = 0; i < size; i++) {
+      const requestId = `${run}-${i}`;
+      lines.push(`${requestId}\t${JSON.stringify({ type: 'SubmitRequest', version: 1, id: `msg_${requestId}`, data: { requestId, tenantId: 'public', question: BATCH_QUESTION, channel: 'intake' }, metadata: { occurredAt: new Date().toISOString(), tenantId: 'public' } })}`);
+    }
+    execFileSync('kcat', ['-b', sut.kafkaBrokers, '-P', '-t', `${sut.namespace}flotilla.intake.v1`, '-K', '\t'], { input: lines.join('\n') + '\n', timeout: 120_000, maxBuffer: 1 << 28 });
+    return Date.now() - started;
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < size) {
+      const i = next++;
+      let r: Response | undefined;
+      for (let attempt = 1; !r; attempt++) {
+        try {
+          r = await fetch(`${sut.gatewayUrl}/v1/workflows`, {
+            method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question: BATCH_QUESTION, requestId: `${run}-${i}` }),
+          });
+          if (r.status === 408 || r.status === 503) throw new Error(`answered ${r.status}`);
+        } catch (err) {
+          // A reset or timed-out request on a loaded machine; the same requestId makes a retry harmless.
+          r = undefined;
+          if (attempt >= 5) throw err;
+          await new Promise((res) => setTimeout(res, 200 * attempt));
+        }
+      }
+      if (r.status !== 202) throw new Error(`backlog submission ${i} answered ${r.status}: ${await r.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  return Date.now() - started;
+}
+
+async function main(): Promise<void> {
+  const mode = (process.argv[2] ?? 'embedded') as Mode;
+  const questions = Number(process.argv[3] ?? 200);
+  const rate = Number(process.argv[4] ?? 10);
+  const backlog = Number(process.argv[5] ?? 10_000);
+  const sut = await SystemUnderTest.start(mode, { BACKPRESSURE_BATCH_LAG: '0', BACKPRESSURE_POLL_MS: '200', LOG_LEVEL: 'error' });
+  try {
+    const warm = await ChatClient.connect(sut.wsUrl);
+    for (let i = 0; i < 5; i++) await warm.ask(QUESTION);
+    warm.close();
+
+    const idle = await chatPhase(sut, questions, rate);
+    const idleFigures = { phase: 'without backlog', mode, questions, ratePerSecond: rate, answered: idle.ms.length, errors: idle.errors.length, ...summary(idle.ms), wallMs: idle.wallMs };
+    console.log(JSON.stringify(idleFigures));
+
+    const publishMs = await publishBacklog(sut, backlog);
+    // The batch lane alone for a few seconds: its throughput when no chat holds it back.
+    const alone0 = await lanes(sut);
+    const aloneT0 = Date.now();
+    await new Promise((r) => setTimeout(r, 5_000));
+    const before = await lanes(sut);
+    const aloneAdmitted = intakeLag(alone0) - intakeLag(before);
+    const batchAloneWorkflowsPerSecond = Math.round((aloneAdmitted / ((Date.now() - aloneT0) / 1000)) * 10) / 10;
+    const t0 = Date.now();
+    const busy = await chatPhase(sut, questions, rate);
+    const after = await lanes(sut);
+    const seconds = (Date.now() - t0) / 1000;
+    const admitted = intakeLag(before) - intakeLag(after);
+    const busyFigures = {
+      phase: 'with backlog', mode, questions, ratePerSecond: rate, backlog, backlogPublishMs: publishMs, answered: busy.ms.length, errors: busy.errors.length,
+      ...summary(busy.ms), wallMs: busy.wallMs,
+      batchLagBefore: before.batch?.lag, batchLagAfter: after.batch?.lag,
+      batchWorkflowsAdmittedPerSecond: Math.round((admitted / seconds) * 10) / 10,
+      batchAloneWorkflowsPerSecond,
+      batchLaneDrainedPerSecond: Math.round((((before.batch?.lag ?? 0) - (after.batch?.lag ?? 0)) / seconds) * 10) / 10,
+    };
+    console.log(JSON.stringify(busyFigures));
+    if (busy.errors.length) console.log(JSON.stringify({ sampleErrors: busy.errors.slice(0, 5) }));
+    const ratio = (k: 'p50Ms' | 'p95Ms' | 'p99Ms'): number => Math.round((busyFigures[k] / idleFigures[k]) * 100) / 100;
+    console.log(JSON.stringify({ summary: 'with/without backlog', p50: ratio('p50Ms'), p95: ratio('p95Ms'), p99: ratio('p99Ms') }));
+  } finally {
+    await sut.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+/**
+ * A stored API key. Only the SHA-256 of the key is kept, never the key. libs/auth declares the
+ * same shape (`ApiKeyRecord`); structural typing joins them, so memory does not depend on auth.
+ */
+export interface StoredApiKey {
+  keyId: string;
+  /** SHA-256 (hex) of the full key. */
+  hash: string;
+  tenantId: string;
+  name: string;
+  roles: string[];
+  createdAt: string;
+  /** Who created it (a principal's subject). */
+  createdBy: string;
+  expiresAt?: string;
+  revokedAt?: string;
+  revokedBy?: string;
+}
+
+export type ApiKeyRevokeOutcome =
+  | { outcome: 'revoked'; key: StoredApiKey }
+  | { outcome: 'already-revoked'; key: StoredApiKey }
+  | { outcome: 'not-found' };
+
+/** API keys of every tenant (service accounts, intake publishers), shared by all replicas. */
+export interface ApiKeyStore {
+  init(): Promise<void>;
+  /** Stores a new key; a key id that exists already is an error (ids are random, so it means a bug). */
+  create(key: StoredApiKey): Promise<void>;
+  /** The key with this id, revoked or not; null when there is none. */
+  findByKeyId(keyId: string): Promise<StoredApiKey | null>;
+  /** Keys of one tenant (or of all tenants when `tenantId` is undefined), newest first. */
+  list(q: { tenantId?: string; limit: number }): Promise<StoredApiKey[]>;
+  /** Revokes a key of one of `tenantIds` (undefined = any tenant) once: a second revoke says `already-revoked`. */
+  revoke(keyId: string, tenantIds: readonly string[] | undefined, by: string, at: string): Promise<ApiKeyRevokeOutcome>;
+  healthy(): boolean;
+  close(): Promise<void>;
+}
