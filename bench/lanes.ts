@@ -7,10 +7,11 @@
  *   node tmp/bench/bench/lanes.js [embedded|distributed] [questions=200] [ratePerSecond=10] [backlog=10000]
  *
  * Distributed mode needs the infrastructure (`eval "$(bash scripts/infra.sh env)"`); the backlog is
- * then published with kcat straight onto the intake topic. Embedded mode has no outside producer
- * for its in-process log, so the backlog goes in through REST `POST /v1/workflows` (which publishes
- * the same SubmitRequest onto the same topic); gateway backpressure is switched off for the run so
- * that all of it is accepted. Prints one JSON line per phase and a summary.
+ * then published with kcat straight onto the public intake topic. Embedded mode has no outside
+ * producer for its in-process log, so the backlog goes in through REST `POST /v1/workflows` (which
+ * publishes the same SubmitRequest onto the gateway's batch intake topic, read by the same
+ * coordinator group); gateway backpressure is switched off for the run so that all of it is
+ * accepted. Prints one JSON line per phase and a summary.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { ChatClient } from '../test/support/chat-client';
@@ -43,7 +44,8 @@ async function lanes(sut: SystemUnderTest): Promise<Lanes> {
     await new Promise((res) => setTimeout(res, 50));
   }
 }
-const intakeLag = (l: Lanes): number => l.batch?.topics.find((t) => t.topic === 'flotilla.intake.v1')?.lag ?? 0;
+/** Batch requests not yet admitted by the coordinator: its batch group's lag over the batch intake topics. */
+const intakeLag = (l: Lanes): number => (l.batch?.topics ?? []).filter((t) => t.groupId === 'flotilla-coordinator-batch').reduce((n, t) => n + t.lag, 0);
 
 /** `count` chat questions sent open-loop at `rate` per second, each on an idle connection of a pool. */
 async function chatPhase(sut: SystemUnderTest, count: number, rate: number): Promise<{ ms: number[]; errors: string[]; wallMs: number }> {

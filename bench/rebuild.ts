@@ -149,7 +149,10 @@ class Proc {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`${this.entry} exited with ${child.exitCode}: ${JSON.stringify(this.lines.slice(-5))}`);
+      if (child.exitCode !== null) {
+        const errors = this.lines.filter((l) => l['level'] === 'error').slice(-5);
+        throw new Error(`${this.entry} exited with ${child.exitCode}: ${JSON.stringify(errors.length ? errors : this.lines.slice(-5))}`);
+      }
       try {
         if ((await fetch(`http://127.0.0.1:${this.port}/readyz`)).status === 200) return { startedAt, readyMs: Date.now() - startedAt };
       } catch {

@@ -10,9 +10,9 @@ import { SystemUnderTest } from '../support/system';
 import { CaseRow, consumeAll, debug, elapsed, getWorkflow, readEventLog, recordRow, sleep, tail } from './support/fault-kit';
 
 /*
- * Poison messages on every consumed topic — whatever @flotilla/contracts `Topics` defines now — on
- * every partition: invalid JSON, wrong schema, unknown version, huge (over the contracts' size
- * limit), wrong types, missing key, binary. Each must land in the DLQ (GET /v1/dlq) with its reason,
+ * Poison messages on every consumed topic — whatever @flotilla/contracts `Topics` defines now: on
+ * partition 0 invalid JSON, wrong schema, unknown version, huge (over the contracts' size limit),
+ * wrong types, missing key and binary; on every other partition invalid JSON and wrong types. Each must land in the DLQ (GET /v1/dlq) with its reason,
  * and the consumers must keep going: workflows started after the poison (whose messages follow it on
  * the same partitions) complete, over REST and WebSocket, and a document ingested after it is reported.
  * Skipped: topics nobody in the system consumes — the results topic (read by outside systems) and
@@ -81,20 +81,19 @@ describe('poison messages on every consumed topic', () => {
     const problems: string[] = [];
     const perTopic: string[] = [];
     const poisonOffsets = new Map<string, Map<number, number>>();
+    const markers = new Map<string, { topic: string; variant: Variant; partition: number }>();
     const dir = mkdtempSync(join(tmpdir(), 'fault-poison-'));
-    let poisoned = 0;
-    let dead = 0;
     try {
       for (const topic of topics) {
-        const t0 = Date.now();
         const type = topic.messages[0]?.type ?? 'Unknown';
-        const markers = new Map<string, { variant: Variant; partition: number }>();
         for (let p = 0; p < topic.partitions; p++) {
           const keyed: string[] = [];
           const unkeyed: string[] = [];
-          for (const variant of VARIANTS) {
+          // Every kind on partition 0; invalid JSON on every other partition, so that each partition
+          // has poison ahead of the valid traffic that follows (huge ones are few: the inbox lists them whole).
+          for (const variant of p === 0 ? VARIANTS : (['invalid JSON'] as const)) {
             const marker = `poison${randomBytes(5).toString('hex')}`;
-            markers.set(marker, { variant, partition: p });
+            markers.set(marker, { topic: topic.name, variant, partition: p });
             const file = join(dir, marker);
             writeFileSync(file, poison(variant, type, marker));
             (variant === 'missing key' ? unkeyed : keyed).push(file);
@@ -102,45 +101,69 @@ describe('poison messages on every consumed topic', () => {
           // kcat file mode: each file is one message, on partition p; the keyed ones share a key.
           const base = ['-b', sut.kafkaBrokers, '-P', '-t', sut.namespace + topic.name, '-p', String(p), '-X', 'message.max.bytes=2000000'];
           execFileSync('kcat', [...base, '-k', `poison-${p}`, ...keyed], { timeout: 30_000 });
-          execFileSync('kcat', [...base, ...unkeyed], { timeout: 30_000 });
-          poisoned += keyed.length + unkeyed.length;
+          if (unkeyed.length) execFileSync('kcat', [...base, ...unkeyed], { timeout: 30_000 });
         }
-        // Every marker in the inbox, with a reason.
-        const deadline = Date.now() + 60_000;
-        let items: DlqItem[] = [];
-        let missing: string[] = [...markers.keys()];
-        while (missing.length && Date.now() < deadline) {
-          await sleep(1000);
-          try {
-            items = (await dlq()).filter((i) => i.sourceTopic === topic.name);
-          } catch (err) {
-            debug(`dlq: ${(err as Error).message}`);
-            continue;
-          }
-          missing = [...markers.keys()].filter((m) => !items.some((i) => found(i, m)));
-        }
-        const offsets = new Map<number, number>();
-        for (const [m, { variant }] of markers) {
-          const item = items.find((i) => found(i, m));
-          if (!item) continue;
-          dead += 1;
-          if (!item.reason || item.reason.trim() === '') problems.push(`${topic.name} ${variant}: dead-lettered without a reason`);
-          offsets.set(item.partition, Math.max(offsets.get(item.partition) ?? -1, Number(item.offset)));
-        }
-        poisonOffsets.set(topic.name, offsets);
-        const missingVariants = missing.map((m) => `${markers.get(m)!.variant}@p${markers.get(m)!.partition}`);
-        if (missing.length) problems.push(`${topic.name}: ${missing.length} poison message(s) not in GET /v1/dlq within 60 s: ${[...new Set(missingVariants)].slice(0, 14).join(', ')}`);
-        const reasons = [...new Set(VARIANTS.map((v) => {
-          const m = [...markers.entries()].find(([, x]) => x.variant === v)?.[0];
-          const item = m ? items.find((i) => found(i, m)) : undefined;
-          return `${v}: ${item ? `${item.errorCode ?? ''} ${item.reason.slice(0, 60)}` : 'MISSING'}`;
-        }))];
-        perTopic.push(`${topic.name}: ${markers.size - missing.length}/${markers.size} in DLQ (${elapsed(t0)} s)`);
-        debug(`${topic.name}: ${markers.size - missing.length}/${markers.size} dead-lettered; ${reasons.join(' | ')}`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    debug(`poison: ${markers.size} messages on ${topics.length} topics`);
+
+    // Each one on the dead-letter topic (kcat) and in the review inbox (GET /v1/dlq, newest 200, polled as it fills).
+    interface DeadRecord { marker: string; group: string; partition: number; offset: number; reason: string; errorCode: string }
+    const onTopic = new Map<string, DeadRecord[]>();
+    const inInbox = new Set<string>();
+    const copies = new Map<string, number>();
+    const dlqTopic = Object.values(Topics).find((t) => /\.dlq\./.test(t.name))!.name;
+    const dlqDeadline = Date.now() + 150_000;
+    for (;;) {
+      onTopic.clear();
+      copies.clear();
+      for (const m of consumeAll(sut, dlqTopic)) {
+        const e = JSON.parse(m.payload ?? '{}') as { data?: DlqItem & { consumerGroup?: string; attempts?: number } };
+        const d = e.data;
+        if (!d) continue;
+        const copyKey = `${d.sourceTopic}/${d.partition}/${d.offset}/${d.consumerGroup ?? ''}`;
+        copies.set(copyKey, (copies.get(copyKey) ?? 0) + 1);
+        const marker = [...markers.keys()].find((mk) => found(d, mk));
+        if (!marker) continue;
+        onTopic.set(marker, [...(onTopic.get(marker) ?? []), { marker, group: d.consumerGroup ?? '', partition: d.partition, offset: Number(d.offset), reason: d.reason, errorCode: d.errorCode ?? '' }]);
+      }
+      try {
+        for (const item of await dlq()) for (const mk of markers.keys()) if (!inInbox.has(mk) && found(item, mk)) inInbox.add(mk);
+      } catch (err) {
+        debug(`GET /v1/dlq: ${(err as Error).message}`);
+      }
+      debug(`dlq: ${onTopic.size}/${markers.size} on the topic, ${inInbox.size}/${markers.size} in the inbox`);
+      if ((onTopic.size === markers.size && inInbox.size === markers.size) || Date.now() > dlqDeadline) break;
+      await sleep(2000);
+    }
+    for (const [marker, { topic, variant, partition }] of markers) {
+      const records = onTopic.get(marker) ?? [];
+      for (const r of records) {
+        if (!r.reason || r.reason.trim() === '') problems.push(`${topic} ${variant}: dead-lettered without a reason`);
+        const offsets = poisonOffsets.get(topic) ?? new Map<number, number>();
+        offsets.set(r.partition, Math.max(offsets.get(r.partition) ?? -1, r.offset));
+        poisonOffsets.set(topic, offsets);
+      }
+      if (!records.length) perTopic.push(`${topic}: ${variant}@p${partition} NOT on the dead-letter topic`);
+      else if (!inInbox.has(marker)) perTopic.push(`${topic}: ${variant}@p${partition} on the dead-letter topic but NOT in GET /v1/dlq`);
+    }
+    const missingTopic = [...markers.keys()].filter((m) => !onTopic.has(m));
+    const missingInbox = [...markers.keys()].filter((m) => !inInbox.has(m));
+    const byTopic = (ms: string[]): string => [...new Set(ms.map((m) => markers.get(m)!.topic))].map((t) => `${t} (${ms.filter((m) => markers.get(m)!.topic === t).length})`).join(', ');
+    if (missingTopic.length) problems.push(`${missingTopic.length}/${markers.size} poison messages never reached the dead-letter topic within 150 s: ${byTopic(missingTopic)}`);
+    if (missingInbox.length) problems.push(`${missingInbox.length}/${markers.size} poison messages not in GET /v1/dlq within 150 s: ${byTopic(missingInbox)}`);
+    // A poison message is dead-lettered once per consumer group; more copies mean its offset was not committed and it was consumed again.
+    const repeated = [...copies.entries()].filter(([, n]) => n > 1);
+    if (repeated.length) problems.push(`${repeated.length} source messages dead-lettered more than once by the same consumer group (up to ${Math.max(...repeated.map(([, n]) => n))} copies), e.g. ${repeated.sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+    const reasons = VARIANTS.map((v) => {
+      const rec = [...onTopic.values()].flat().find((r) => markers.get(r.marker)!.variant === v);
+      return `${v}: ${rec ? `${rec.errorCode} "${rec.reason.slice(0, 50)}"` : 'MISSING'}`;
+    });
+    debug(`reasons: ${reasons.join(' | ')}`);
+    const dead = onTopic.size;
+    const poisoned = markers.size;
 
     // The next valid messages: workflows started now (their messages follow the poison on every partition they use).
     const chat = await ChatClient.connect(sut.wsUrl);
@@ -224,11 +247,12 @@ describe('poison messages on every consumed topic', () => {
     }
 
     const row: CaseRow = {
-      case: `poison messages (${VARIANTS.length} kinds × every partition of ${topics.length} topics)`,
+      case: `poison messages (${VARIANTS.length} kinds, every partition, ${topics.length} topics)`,
       accepted: valid.length, completed: [...views.values()].filter((s) => s === 'completed').length, failed: [...views.values()].filter((s) => s === 'failed').length, failedReasons: {},
       lost: valid.length - views.size, duplicated: 0,
       notes: [
-        `${dead}/${poisoned} poison messages dead-lettered with a reason`,
+        `${dead}/${poisoned} poison messages on the dead-letter topic, ${inInbox.size}/${poisoned} in GET /v1/dlq`,
+        repeated.length ? `${repeated.length} dead-lettered repeatedly (up to ${Math.max(...repeated.map(([, n]) => n))}×)` : 'each dead-lettered once per consumer group',
         `document ingested after the poison: ${ingestReported}`,
         restart,
         `skipped: ${skipped.join(', ')}`,
@@ -237,6 +261,6 @@ describe('poison messages on every consumed topic', () => {
       seconds: elapsed(started), ok: problems.length === 0,
     };
     recordRow(row);
-    if (problems.length) throw new Error(`- ${problems.join('\n- ')}\n\n${perTopic.join('\n')}\n\n${tail(sut, 'coordinator')}\n${tail(sut, 'gateway')}`);
+    if (problems.length) throw new Error(`- ${problems.join('\n- ')}\n\n${perTopic.slice(0, 60).join('\n')}\n\n${tail(sut, 'coordinator')}\n${tail(sut, 'gateway')}`);
   });
 });

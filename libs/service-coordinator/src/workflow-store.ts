@@ -84,6 +84,8 @@ export class WorkflowStore {
   private snapshotting?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private source: RebuildSource = { from: 'log', reason: 'snapshots are off' };
+  /** Until the first catch-up: no periodic snapshots while the boot replays the log (each is O(workflows)). */
+  private booting = true;
 
   constructor(private readonly bus: MessageBus, private readonly instanceId: string, private readonly snapshots?: WorkflowSnapshotOptions) {}
 
@@ -119,7 +121,7 @@ export class WorkflowStore {
     await this.tail.ready;
     if (this.snapshots) {
       this.timer = setInterval(() => {
-        if (this.sinceSnapshot > 0) this.snapshotSoon();
+        if (!this.booting && this.sinceSnapshot > 0) this.snapshotSoon();
       }, this.snapshots.intervalMs);
       this.timer.unref();
     }
@@ -153,6 +155,11 @@ export class WorkflowStore {
 
   /** Waits until the tail has read everything written to the log so far. */
   async catchUp(timeoutMs = 60_000): Promise<void> {
+    await this.readToEnd(timeoutMs);
+    this.booted();
+  }
+
+  private async readToEnd(timeoutMs: number): Promise<void> {
     const topic = Topics.workflowEvents.name;
     const ends = await this.bus.endOffsets(topic);
     const deadline = Date.now() + timeoutMs;
@@ -246,7 +253,14 @@ export class WorkflowStore {
   private noteApplied(): void {
     if (!this.snapshots) return;
     this.sinceSnapshot++;
-    if (this.sinceSnapshot >= this.snapshots.everyEvents) this.snapshotSoon();
+    if (!this.booting && this.sinceSnapshot >= this.snapshots.everyEvents) this.snapshotSoon();
+  }
+
+  /** The boot replay is over: one snapshot of it if it was long (a short one is left to the interval), then the periodic ones. */
+  private booted(): void {
+    if (!this.booting) return;
+    this.booting = false;
+    if (this.snapshots && this.sinceSnapshot >= this.snapshots.everyEvents) this.snapshotSoon();
   }
 
   private snapshotSoon(): void {

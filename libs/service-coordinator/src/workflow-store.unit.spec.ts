@@ -240,6 +240,19 @@ describe('WorkflowStore snapshots over the embedded log', () => {
     }
   });
 
+  it('takes no periodic snapshot while the boot replays the log, and one once it has caught up', async () => {
+    for (let s = 0; s < 3; s++) await f.history.advance(...range(0, 20)); // ~140 events
+    const store = await rebuilt(f, 'booting', f.options({ everyEvents: 10 }));
+    try {
+      await waitFor(() => f.snapshots.saved.length >= 1, 5_000, 'the snapshot after the boot replay');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(f.snapshots.saved).toHaveLength(1);
+      expect(Object.values(f.snapshots.body().offsets).reduce((a, o) => a + Number(o), 0)).toBe(f.history.total);
+    } finally {
+      await store.stop();
+    }
+  });
+
   it('keeps only the most recently finished workflows as tombstones in a snapshot', async () => {
     for (let s = 0; s < 3; s++) await f.history.advance(...range(0, 9));
     const store = await rebuilt(f, 'bounded', f.options({ maxTombstones: 2 }));

@@ -5,3 +5,5 @@ export {
 } from './telemetry';
 export type { SpanAttributes, SpanHandle, SpanKindName, TelemetryConfig, TelemetryOptions, TelemetryState, WithSpanOptions } from './telemetry';
 export { isFreeTextKey, redactAttributes, redactSpan, RedactingSpanProcessor } from './redaction';
+export { recordSpans } from './recording';
+export type { RecordedSpan, SpanRecording } from './recording';

@@ -326,9 +326,14 @@ export async function refundLedger(sut: SystemUnderTest): Promise<RefundLedger> 
  * real task on that topic so that the contract's current shape is kept. Returns the task ids.
  */
 export function publishRefundTasks(sut: SystemUnderTest, n: number, prefix: string): { taskIds: string[]; workflowIds: string[] } {
-  const topic = toolTaskTopic();
-  const template = consumeAll(sut, topic).map((m) => m.payload && (JSON.parse(m.payload) as Envelope)).find((e) => e && e.type === 'ExecuteStep' && e.data['kind'] === 'tool');
-  if (!template) throw new Error(`no ExecuteStep on ${topic} to clone a refund task from (run some order workflows first)`);
+  let topic = '';
+  let template: Envelope | undefined;
+  for (const candidate of toolTaskTopics()) {
+    template = consumeAll(sut, candidate).map((m) => m.payload && (JSON.parse(m.payload) as Envelope)).find((e): e is Envelope => !!e && e.type === 'ExecuteStep' && e.data['kind'] === 'tool');
+    topic = candidate;
+    if (template) break;
+  }
+  if (!template) throw new Error(`no ExecuteStep on ${toolTaskTopics().join(', ')} to clone a refund task from (run some order workflows first)`);
   const taskIds: string[] = [];
   const workflowIds: string[] = [];
   const lines: string[] = [];
@@ -351,11 +356,10 @@ export function publishRefundTasks(sut: SystemUnderTest, n: number, prefix: stri
   return { taskIds, workflowIds };
 }
 
-/** The tool agent's task topic, whatever @flotilla/contracts calls it (per-lane topics: the interactive one). */
-export function toolTaskTopic(): string {
-  const names = Object.values(Topics).map((t) => t.name);
-  const tool = names.filter((n) => /task/.test(n) && /tool/.test(n));
-  return tool.find((n) => /interactive/.test(n)) ?? tool[0] ?? (() => { throw new Error(`no tool task topic in ${names.join(', ')}`); })();
+/** The tool agent's task topics, whatever @flotilla/contracts calls them (per-lane topics: interactive first). */
+export function toolTaskTopics(): string[] {
+  const tool = Object.values(Topics).map((t) => t.name).filter((n) => /task/.test(n) && /tool/.test(n));
+  return [...tool.filter((n) => /interactive/.test(n)), ...tool.filter((n) => !/interactive/.test(n))];
 }
 
 /** Step results (any outcome) reported for the given task ids, read from the step-results topic. */

@@ -44,7 +44,9 @@ export function runApiKeyStoreConformance(name: string, make: (count: number) =>
     it('refuses a second key with the same id', async () => {
       const k = key('acme', '2026-11-21T10:00:00.000Z');
       await store.create(k);
-      await expect(store.create({ ...k, tenantId: 'globex' })).rejects.toThrow();
+      // Compared by outcome, not class: a driver's error may come from another realm than the test's.
+      const refused = await store.create({ ...k, tenantId: 'globex' }).then(() => 'stored', () => 'refused');
+      expect(refused).toBe('refused');
       await expect(store.findByKeyId(k.keyId)).resolves.toMatchObject({ tenantId: 'acme' });
     }, TIMEOUT_MS);
 
