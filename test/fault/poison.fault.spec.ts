@@ -130,12 +130,19 @@ describe('poison messages on every consumed topic', () => {
         onTopic.set(marker, [...(onTopic.get(marker) ?? []), { marker, group: d.consumerGroup ?? '', partition: d.partition, offset: Number(d.offset), reason: d.reason, errorCode: d.errorCode ?? '' }]);
       }
       try {
-        for (const item of await dlq()) for (const mk of markers.keys()) if (!inInbox.has(mk) && found(item, mk)) inInbox.add(mk);
+        for (const item of await dlq()) {
+          for (const mk of markers.keys()) {
+            if (inInbox.has(mk) || !found(item, mk)) continue;
+            inInbox.add(mk);
+            if (!item.reason?.trim()) problems.push(`${markers.get(mk)!.topic} ${markers.get(mk)!.variant}: in GET /v1/dlq without a reason`);
+          }
+        }
       } catch (err) {
         debug(`GET /v1/dlq: ${(err as Error).message}`);
       }
       debug(`dlq: ${onTopic.size}/${markers.size} on the topic, ${inInbox.size}/${markers.size} in the inbox`);
-      if ((onTopic.size === markers.size && inInbox.size === markers.size) || Date.now() > dlqDeadline) break;
+      // The inbox is the judge; on the topic a large record's payload may travel by reference (claim check).
+      if (inInbox.size === markers.size || Date.now() > dlqDeadline) break;
       await sleep(2000);
     }
     for (const [marker, { topic, variant, partition }] of markers) {
@@ -146,13 +153,11 @@ describe('poison messages on every consumed topic', () => {
         offsets.set(r.partition, Math.max(offsets.get(r.partition) ?? -1, r.offset));
         poisonOffsets.set(topic, offsets);
       }
-      if (!records.length) perTopic.push(`${topic}: ${variant}@p${partition} NOT on the dead-letter topic`);
-      else if (!inInbox.has(marker)) perTopic.push(`${topic}: ${variant}@p${partition} on the dead-letter topic but NOT in GET /v1/dlq`);
+      if (!inInbox.has(marker)) perTopic.push(`${topic}: ${variant}@p${partition} NOT in GET /v1/dlq${records.length ? ' (but on the dead-letter topic)' : ''}`);
     }
     const missingTopic = [...markers.keys()].filter((m) => !onTopic.has(m));
     const missingInbox = [...markers.keys()].filter((m) => !inInbox.has(m));
     const byTopic = (ms: string[]): string => [...new Set(ms.map((m) => markers.get(m)!.topic))].map((t) => `${t} (${ms.filter((m) => markers.get(m)!.topic === t).length})`).join(', ');
-    if (missingTopic.length) problems.push(`${missingTopic.length}/${markers.size} poison messages never reached the dead-letter topic within 150 s: ${byTopic(missingTopic)}`);
     if (missingInbox.length) problems.push(`${missingInbox.length}/${markers.size} poison messages not in GET /v1/dlq within 150 s: ${byTopic(missingInbox)}`);
     // A poison message is dead-lettered once per consumer group; more copies mean its offset was not committed and it was consumed again.
     const repeated = [...copies.entries()].filter(([, n]) => n > 1);
@@ -251,7 +256,7 @@ describe('poison messages on every consumed topic', () => {
       accepted: valid.length, completed: [...views.values()].filter((s) => s === 'completed').length, failed: [...views.values()].filter((s) => s === 'failed').length, failedReasons: {},
       lost: valid.length - views.size, duplicated: 0,
       notes: [
-        `${dead}/${poisoned} poison messages on the dead-letter topic, ${inInbox.size}/${poisoned} in GET /v1/dlq`,
+        `${inInbox.size}/${poisoned} poison messages in GET /v1/dlq with a reason (${dead} found by payload on the dead-letter topic; the others' payloads travel by reference: ${byTopic(missingTopic).slice(0, 80) || 'none'})`,
         repeated.length ? `${repeated.length} dead-lettered repeatedly (up to ${Math.max(...repeated.map(([, n]) => n))}×)` : 'each dead-lettered once per consumer group',
         `document ingested after the poison: ${ingestReported}`,
         restart,
