@@ -112,6 +112,10 @@ describe('LLM provider outage', () => {
         if ((s.acceptedAt ?? 0) > recoveredAt) providerAfterRecovery += 1;
       }
     }
+    // What the planner said about it (its recent log): breaker transitions, fallbacks, missed deadlines.
+    const plannerLog = sut.logs('planner');
+    const said = (re: RegExp): number => (plannerLog.match(re) ?? []).length;
+    const plannerSaid = `planner log (recent): ${said(/model circuit opened/g)} circuit opened, ${said(/model circuit closed/g)} closed, ${said(/falling back/g)} fallbacks, ${said(/missed its deadline/g)} missed deadlines, ${said(/step errored/g)} steps errored`;
     const problems: string[] = [];
     for (const c of cycles) {
       if (c.openedAfterMs === undefined) problems.push(`${c.mode}: the breaker never opened`);
@@ -130,6 +134,7 @@ describe('LLM provider outage', () => {
         cycles.map((c) => `${c.mode}: breaker open after ${c.openedAfterMs === undefined ? 'NEVER' : `${(c.openedAfterMs / 1000).toFixed(1)} s`}, closed ${c.recoveredAfterMs === undefined ? 'NEVER' : `${(c.recoveredAfterMs / 1000).toFixed(0)} s`} after the window opened`).join(', '),
         `answers by provider ${byProvider} (${providerAfterRecovery} after recovery), by local fallback ${byFallback}`,
         `provider saw ${windows.served['rate-limit']}×429, ${windows.served['server-error']}×500, ${windows.served.timeout}×hang, ${windows.served.healthy} healthy`,
+        plannerSaid,
         `read model ${t.viaGet.terminal}/${t.viaGet.checked} terminal`,
       ].join('; '),
       seconds: elapsed(started), ok: problems.length === 0,

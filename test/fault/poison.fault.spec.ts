@@ -7,7 +7,7 @@ import { MAX_MESSAGE_BYTES, Topics } from '@flotilla/contracts';
 import { ChatClient } from '../support/chat-client';
 import { requireKcat } from '../support/kcat';
 import { SystemUnderTest } from '../support/system';
-import { CaseRow, consumeAll, debug, elapsed, getWorkflow, readEventLog, recordRow, sleep, tail } from './support/fault-kit';
+import { CaseRow, consumeAll, debug, elapsed, getWorkflow, parseOrUndefined, readEventLog, recordRow, sleep, tail } from './support/fault-kit';
 
 /*
  * Poison messages on every consumed topic — whatever @flotilla/contracts `Topics` defines now: on
@@ -120,8 +120,7 @@ describe('poison messages on every consumed topic', () => {
       onTopic.clear();
       copies.clear();
       for (const m of consumeAll(sut, dlqTopic)) {
-        const e = JSON.parse(m.payload ?? '{}') as { data?: DlqItem & { consumerGroup?: string; attempts?: number } };
-        const d = e.data;
+        const d = parseOrUndefined<{ data?: DlqItem & { consumerGroup?: string; attempts?: number } }>(m.payload)?.data;
         if (!d) continue;
         const copyKey = `${d.sourceTopic}/${d.partition}/${d.offset}/${d.consumerGroup ?? ''}`;
         copies.set(copyKey, (copies.get(copyKey) ?? 0) + 1);
@@ -219,9 +218,9 @@ describe('poison messages on every consumed topic', () => {
       const until = Date.now() + 60_000;
       ingestReported = 'NOT reported';
       while (status && Date.now() < until) {
-        const report = consumeAll(sut, status.name).map((m) => JSON.parse(m.payload ?? '{}') as { data?: Record<string, unknown> }).find((m) => m.data?.['docId'] === docId);
+        const report = consumeAll(sut, status.name).map((m) => parseOrUndefined<{ data?: Record<string, unknown> }>(m.payload)).find((m) => m?.data?.['docId'] === docId);
         if (report) {
-          ingestReported = String(report.data?.['status']);
+          ingestReported = String(report?.data?.['status']);
           break;
         }
         await sleep(1000);

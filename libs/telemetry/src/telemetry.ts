@@ -9,7 +9,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { createLogger, redactText } from '@flotilla/common';
+import { createLogger, redactText, setLogSink } from '@flotilla/common';
 import type { FlotillaConfig } from '@flotilla/config';
 import { RedactingSpanProcessor } from './redaction';
 
@@ -34,12 +34,37 @@ const log = createLogger({ component: 'telemetry' });
 
 let provider: NodeTracerProvider | undefined;
 let state: TelemetryState | undefined;
+let restoreLogSink: (() => void) | undefined;
+
+/**
+ * Log lines written inside a span carry its ids (`trace_id`, `span_id`), so a trace leads to its
+ * logs and back. The logger's JSON lines start with `{`; the ids go first, no re-serialising.
+ */
+function installLogCorrelation(): void {
+  const previous = setLogSink((line) => {
+    const ctx = line.startsWith('{') ? trace.getSpan(context.active())?.spanContext() : undefined;
+    previous(ctx && trace.isSpanContextValid(ctx) ? `{"trace_id":"${ctx.traceId}","span_id":"${ctx.spanId}",${line.slice(1)}` : line);
+  });
+  restoreLogSink = () => {
+    setLogSink(previous);
+  };
+}
 
 /** Routes the SDK's own errors (an unreachable collector) into the JSON log, redacted, at most once a minute per message. */
 function installDiagLogger(): void {
   const lastAt = new Map<string, number>();
+  // The exporter reports an error as its JSON serialisation (with the stack): keep the message.
+  const readable = (s: string): string => {
+    if (!s.startsWith('{')) return s;
+    try {
+      const m = (JSON.parse(s) as { message?: unknown }).message;
+      return typeof m === 'string' ? m : s;
+    } catch {
+      return s;
+    }
+  };
   const report = (level: 'warn' | 'error') => (message: string, ...args: unknown[]): void => {
-    const text = redactText(`${message} ${args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).join(' ')}`.trim()).slice(0, 500);
+    const text = redactText(`${readable(message)} ${args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? readable(a) : '')).join(' ')}`.trim()).slice(0, 500);
     const now = Date.now();
     if ((lastAt.get(text) ?? 0) > now - 60_000) return;
     lastAt.set(text, now);
@@ -79,6 +104,7 @@ export function initTelemetry(serviceName: string, config: TelemetryConfig, opti
     spanProcessors,
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
+  installLogCorrelation();
   state = { serviceName: name, exportsTo: exporter ? (endpoint ? `${endpoint}/v1/traces` : 'custom exporter') : undefined, enabled: true };
   return state;
 }
@@ -93,6 +119,8 @@ export async function shutdownTelemetry(): Promise<void> {
   const p = provider;
   provider = undefined;
   state = undefined;
+  restoreLogSink?.();
+  restoreLogSink = undefined;
   if (!p) return;
   try {
     await p.shutdown();

@@ -1,5 +1,6 @@
 import { InMemorySpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { createLogger, setLogSink } from '@flotilla/common';
 import {
   currentTraceId, flushTelemetry, initTelemetry, injectTraceparent, redactAttributes, shutdownTelemetry, withRemoteParent, withSpan,
 } from './index';
@@ -117,6 +118,30 @@ describe('trace context propagation', () => {
     const [span] = await finished();
     expect(span!.status.code).toBe(SpanStatusCode.UNSET);
     expect(span!.events.map((e) => e.name)).toEqual(['DeferDelivery']);
+  });
+
+  it('puts the active span\'s ids on log lines written inside it, and nothing outside', async () => {
+    // The correlation wraps the sink that was current when tracing started: restart tracing over a capture.
+    await shutdownTelemetry();
+    const lines: string[] = [];
+    const previous = setLogSink((l) => void lines.push(l));
+    const spans = new InMemorySpanExporter();
+    initTelemetry('logs', CONFIG, { exporter: spans });
+    let span: ReadableSpan | undefined;
+    try {
+      const log = createLogger({ service: 'test' });
+      await withSpan('work', {}, () => log.warn('inside', { email: EMAIL }));
+      log.warn('outside');
+      await flushTelemetry();
+      [span] = spans.getFinishedSpans();
+    } finally {
+      await shutdownTelemetry(); // puts back the capturing sink…
+      setLogSink(previous); // …and this the one before it
+    }
+    const [inside, outside] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(inside).toMatchObject({ trace_id: span!.spanContext().traceId, span_id: span!.spanContext().spanId, msg: 'inside', email: '[redacted:email]' });
+    expect(outside).not.toHaveProperty('trace_id');
+    expect(outside).toMatchObject({ msg: 'outside' });
   });
 
   it('with tracing disabled, runs the code and propagates nothing', async () => {

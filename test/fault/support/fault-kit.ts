@@ -79,6 +79,15 @@ export function consumeAll(sut: SystemUnderTest, topic: string, timeoutMs = 60_0
   return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as KcatMessage);
 }
 
+/** JSON.parse that yields undefined for what is not JSON (topics may hold poison messages). */
+export function parseOrUndefined<T>(text: string | null | undefined): T | undefined {
+  try {
+    return JSON.parse(text ?? '') as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Request ids answered on the results topic (RequestAnswered), a cheap progress signal. */
 export function answeredRequestIds(sut: SystemUnderTest): Set<string> {
   const ids = new Set<string>();
@@ -329,7 +338,7 @@ export function publishRefundTasks(sut: SystemUnderTest, n: number, prefix: stri
   let topic = '';
   let template: Envelope | undefined;
   for (const candidate of toolTaskTopics()) {
-    template = consumeAll(sut, candidate).map((m) => m.payload && (JSON.parse(m.payload) as Envelope)).find((e): e is Envelope => !!e && e.type === 'ExecuteStep' && e.data['kind'] === 'tool');
+    template = consumeAll(sut, candidate).map((m) => parseOrUndefined<Envelope>(m.payload)).find((e): e is Envelope => !!e && e.type === 'ExecuteStep' && e.data['kind'] === 'tool');
     topic = candidate;
     if (template) break;
   }
