@@ -24,7 +24,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Headers, SubmitRequestV1, Topics } from '@flotilla/contracts';
@@ -32,6 +31,7 @@ import { closeEmbeddedDbs } from '@flotilla/embedded-db';
 import { connectBus, EmbeddedMessageBus, KafkaMessageBus, MessageBus, OutgoingMessage } from '@flotilla/messaging';
 import { decide, DomainEvent, fold, taskIdFor, toEnvelope, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
 import { requireInfra } from '../test/support/infra';
+import { freePort } from '../test/support/system';
 
 type Mode = 'distributed' | 'embedded';
 const HOUR = '3600000';
@@ -107,16 +107,6 @@ async function writeLog(bus: MessageBus, from: number, to: number, finished: num
   return total;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 interface LogLine { msg?: string; time?: string; [k: string]: unknown }
 

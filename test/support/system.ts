@@ -17,7 +17,8 @@ export type Mode = 'embedded' | 'distributed';
 export const SERVICES = ['gateway', 'coordinator', 'planner', 'retriever', 'tool', 'validator'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const srv = createServer();
     srv.once('error', rej);

@@ -2,3 +2,4 @@ export * from './errors';
 export * from './ids';
 export * from './logger';
 export * from './async';
+export * from './luhn';

@@ -1,3 +1,4 @@
+import { luhn } from './luhn';
 /** Structured JSON logs on stdout, one object per line, with the service and any context fields. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -47,18 +48,6 @@ const SECRET_FIELD = /^(?:authorization|cookie|set-cookie|password|passwd|secret
 /** Field names whose values are free text written by users or models: logged as their length only. */
 const FREE_TEXT_FIELD = /^(?:question|answer|text|prompt|completion|content|body|message_text|transcript|summary)$/i;
 
-function luhn(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 /** The string with credentials and personal data (emails, phone and card numbers, tokens, keys) replaced by `[redacted:<kind>]`. */
 export function redactText(text: string): string {

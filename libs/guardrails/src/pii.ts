@@ -1,3 +1,4 @@
+import { luhn } from '@flotilla/common';
 /**
  * PII guard: another customer's personal data never appears in an answer.
  *
@@ -29,18 +30,6 @@ const STREET = new RegExp(
   'g',
 );
 
-function luhn(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 const digitsOf = (s: string): string => s.replace(/\D/g, '');
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createLogger, Logger } from '@flotilla/common';
+import { startPeriodicPurge } from './periodic-purge';
 
 /** Who a stored payload belongs to, recorded for purges (never part of its id). */
 export interface ClaimMeta {
@@ -52,25 +53,8 @@ export function startClaimPurge(
   store: Pick<ClaimCheckStore, 'purgeOlderThan'>,
   options: { ttlMs: number; everyMs: number; now?: () => Date; logger?: Logger },
 ): { stop(): Promise<void> } {
-  const now = options.now ?? (() => new Date());
-  const log = options.logger ?? createLogger({ component: 'memory.claim-purge' });
-  let running: Promise<void> | undefined;
-  const tick = (): void => {
-    if (running) return;
-    running = store.purgeOlderThan(new Date(now().getTime() - options.ttlMs))
-      .then((purged) => {
-        if (purged > 0) log.info('purged expired claim-check payloads', { purged, ttlMs: options.ttlMs });
-      }, (err: unknown) => log.warn('purging claim-check payloads failed; retrying at the next tick', { err }))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(tick, options.everyMs);
-  timer.unref();
-  return {
-    async stop(): Promise<void> {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicPurge((olderThan) => store.purgeOlderThan(olderThan), {
+    ageMs: options.ttlMs, everyMs: options.everyMs, now: options.now, what: 'expired claim-check payloads',
+    log: options.logger ?? createLogger({ component: 'memory.claim-purge' }), details: { ttlMs: options.ttlMs },
+  });
 }

@@ -1,5 +1,6 @@
 import { createLogger, Logger } from '@flotilla/common';
 import { ConversationStore } from './conversation-store';
+import { startPeriodicPurge } from './periodic-purge';
 
 /**
  * Runs `purgeIdle` every `everyMs`, removing sessions idle for longer than `idleMs` — the TTL
@@ -10,25 +11,8 @@ export function startIdlePurge(
   store: Pick<ConversationStore, 'purgeIdle'>,
   options: { idleMs: number; everyMs: number; now?: () => Date; logger?: Logger },
 ): { stop(): Promise<void> } {
-  const now = options.now ?? (() => new Date());
-  const log = options.logger ?? createLogger({ component: 'memory.idle-purge' });
-  let running: Promise<void> | undefined;
-  const tick = (): void => {
-    if (running) return;
-    running = store.purgeIdle(new Date(now().getTime() - options.idleMs))
-      .then((purged) => {
-        if (purged > 0) log.info('purged idle conversation sessions', { purged, idleMs: options.idleMs });
-      }, (err: unknown) => log.warn('purging idle conversation sessions failed; retrying at the next tick', { err }))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(tick, options.everyMs);
-  timer.unref();
-  return {
-    async stop(): Promise<void> {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicPurge((olderThan) => store.purgeIdle(olderThan), {
+    ageMs: options.idleMs, everyMs: options.everyMs, now: options.now, what: 'idle conversation sessions',
+    log: options.logger ?? createLogger({ component: 'memory.idle-purge' }), details: { idleMs: options.idleMs },
+  });
 }
