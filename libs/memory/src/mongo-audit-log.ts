@@ -8,8 +8,11 @@ import { isDuplicateKey } from './mongo-errors';
  * chain is therefore insert-only with `_id` = seq: an append reads the head, computes record
  * head+1 and inserts it; when another replica got there first the insert fails with E11000 and the
  * append reads the new head and tries again. Every lost race means another append succeeded, so
- * the chain always grows. Appends from this process go one at a time, so they only race other
- * processes. `details` are stored as the canonical JSON text that was hashed, so no server-side
+ * the chain always grows. Appends from this process are grouped: whatever is queued while one write
+ * is in flight goes into the next as one ordered insertMany of consecutive records (group commit),
+ * so a busy gateway costs the chain one round trip per batch, not per record; it only races other
+ * processes. After a lost race the records of the batch that did land (same seq, same hash) are
+ * kept and the rest are chained again on the new head. `details` are stored as the canonical JSON text that was hashed, so no server-side
  * re-encoding (key order, number types) can make an untouched record fail verification.
  */
 
@@ -45,12 +48,21 @@ const toRecord = (d: AuditDoc): AuditRecord => ({
 
 /** Lost races before an append gives up: each is another replica's successful append. */
 const MAX_ATTEMPTS = 200;
+/** Records written in one insert at most. */
+const MAX_BATCH = 200;
+
+interface Pending {
+  entry: AuditEntry;
+  resolve: (record: AuditRecord) => void;
+  reject: (err: unknown) => void;
+}
 
 /** The audit chain in MongoDB (FerretDB in tests), shared by all replicas. */
 export class MongoAuditLog implements AuditLog {
   private connection!: Connection;
   private records!: Model<AuditDoc>;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly pending: Pending[] = [];
+  private draining = false;
 
   constructor(private readonly url: string, private readonly now: () => Date = () => new Date()) {}
 
@@ -61,23 +73,57 @@ export class MongoAuditLog implements AuditLog {
   }
 
   append(entry: AuditEntry): Promise<AuditRecord> {
-    const run = this.queue.then(() => this.appendNow(entry));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.pending.push({ entry, resolve, reject });
+      void this.drain();
+    });
   }
 
-  private async appendNow(entry: AuditEntry): Promise<AuditRecord> {
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        try {
+          await this.appendBatch(batch);
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Appends `batch` in order as consecutive records; resolves each entry with its record. */
+  private async appendBatch(batch: Pending[]): Promise<void> {
+    let remaining = batch;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const head = await this.records.findOne({}, { _id: 1, hash: 1 }).sort({ _id: -1 }).lean<{ _id: number; hash: string }>();
-      const r = chainNext(head ? { seq: head._id, hash: head.hash } : null, entry, this.now().toISOString());
-      try {
-        await this.records.create([{
-          _id: r.seq, at: r.at, tenantId: r.tenantId, actor: r.actor, action: r.action, subject: r.subject, details: canonicalJson(r.details), prevHash: r.prevHash, hash: r.hash,
-        }]);
+      const at = this.now().toISOString();
+      let prev = head ? { seq: head._id, hash: head.hash } : null;
+      const chained = remaining.map((p) => {
+        const r = chainNext(prev, p.entry, at);
+        prev = { seq: r.seq, hash: r.hash };
         return r;
+      });
+      try {
+        await this.records.insertMany(chained.map((r) => ({
+          _id: r.seq, at: r.at, tenantId: r.tenantId, actor: r.actor, action: r.action, subject: r.subject, details: canonicalJson(r.details), prevHash: r.prevHash, hash: r.hash,
+        })), { ordered: true });
+        remaining.forEach((p, i) => p.resolve(chained[i]!));
+        return;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
-        // Another replica appended seq first: back off a little (jittered) and build on its record.
+        // Another replica appended first. An ordered insert stops at the first clash: what landed
+        // before it is ours (same seq and hash) and stays; the rest is chained again on the new head.
+        const landed = await this.records.find({ _id: { $in: chained.map((r) => r.seq) } }, { _id: 1, hash: 1 }).lean<{ _id: number; hash: string }[]>();
+        const ours = new Set(landed.filter((d) => chained.some((r) => r.seq === d._id && r.hash === d.hash)).map((d) => d._id));
+        const next: Pending[] = [];
+        remaining.forEach((p, i) => (ours.has(chained[i]!.seq) ? p.resolve(chained[i]!) : next.push(p)));
+        remaining = next;
+        if (remaining.length === 0) return;
         await new Promise((res) => setTimeout(res, Math.random() * Math.min(50, 2 * attempt)));
       }
     }
