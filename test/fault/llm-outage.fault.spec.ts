@@ -69,7 +69,8 @@ describe('LLM provider outage', () => {
   it('429 / 500 / timeouts for a window: the breaker opens, the fallback serves, the breaker recovers; 0 lost', async () => {
     const started = Date.now();
     expect(await breaker()).toBe('closed');
-    const count = Math.min(WORKFLOWS, 200);
+    // Enough to keep traffic (and so the breaker's probes) going until the last recovery; stopped then.
+    const count = Math.max(WORKFLOWS, 600);
     // A steady trickle over the whole outage (one or two workflows a second), stopped after the last recovery.
     const load = new Load(sut, { count, concurrency: 2, paceMs: 1000, wsShare: 0.2, prefix: 'llm', retryForMs: 60_000, question: (i) => `Where is my order 100${(i % 5) + 1}?` }).start();
     await sleep(5000);

@@ -113,3 +113,14 @@ export const TASK_TOPICS = {
 export type WorkflowCommandMessage = TopicMessage<typeof Topics.workflowCommands>;
 
 export const ALL_TOPICS = Object.values(Topics);
+
+/**
+ * The coordinator's consumer groups, named once: the coordinator consumes with them and the
+ * gateway measures their lag (backpressure).
+ */
+export const ConsumerGroups = {
+  /** Chat requests, step results and workflow commands. */
+  coordinator: 'flotilla-coordinator',
+  /** The batch intake topics (public intake, REST), admitted at a bounded concurrency. */
+  coordinatorBatch: 'flotilla-coordinator-batch',
+} as const;

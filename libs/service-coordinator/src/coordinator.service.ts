@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { Authenticator, authenticatorFrom, INTAKE_API_KEY_HEADER, verifyIntakePublisher } from '@flotilla/auth';
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { ALL_TOPICS, IntakeMessage, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
+import { ALL_TOPICS, ConsumerGroups, IntakeMessage, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
 import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription } from '@flotilla/messaging';
@@ -13,10 +13,8 @@ import { WorkflowStore } from './workflow-store';
 
 const log = createLogger({ service: 'coordinator' });
 
-/** Chat requests, step results and workflow commands (cancellation, timers). */
-export const COORDINATOR_GROUP = 'flotilla-coordinator';
-/** The public intake topic: batch work, admitted at a bounded concurrency. */
-export const COORDINATOR_BATCH_GROUP = 'flotilla-coordinator-batch';
+const COORDINATOR_GROUP = ConsumerGroups.coordinator;
+const COORDINATOR_BATCH_GROUP = ConsumerGroups.coordinatorBatch;
 
 /**
  * Owns workflows. For each input — a request, a step result, a cancellation, an elapsed timer — it

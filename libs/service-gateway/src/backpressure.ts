@@ -5,19 +5,16 @@ import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createLogger, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { AGENTS, Lane, TASK_TOPICS, Topics } from '@flotilla/contracts';
+import { AGENTS, ConsumerGroups, Lane, TASK_TOPICS, Topics } from '@flotilla/contracts';
 import { MessageBus } from '@flotilla/messaging';
 import { agentGroup, BUS, CONFIG } from '@flotilla/platform';
 import { RequireRoles } from './auth.guard';
 
 const log = createLogger({ service: 'gateway', component: 'backpressure' });
 
-/**
- * The coordinator's consumer groups of the two intake topics. They are named here because the
- * gateway measures them; they must match the coordinator's (libs/service-coordinator).
- */
-export const COORDINATOR_INTERACTIVE_GROUP = 'flotilla-coordinator';
-export const COORDINATOR_BATCH_GROUP = 'flotilla-coordinator-batch';
+/** The coordinator's consumer groups of the intake topics (named once, in contracts). */
+export const COORDINATOR_INTERACTIVE_GROUP = ConsumerGroups.coordinator;
+export const COORDINATOR_BATCH_GROUP = ConsumerGroups.coordinatorBatch;
 
 /** One topic as read by one consumer group. */
 export interface LaneSubject {
