@@ -11,19 +11,28 @@ import { expectClean, loadCase, WORKFLOWS } from './support/kill-case';
  */
 jest.setTimeout(900_000);
 
-let sut: SystemUnderTest;
+let sut: SystemUnderTest | undefined;
 
-beforeAll(async () => {
+beforeAll(() => {
   requireKcat();
-  sut = await SystemUnderTest.start('distributed');
-  // Warm up (JIT, topics, consumer groups) and put a real tool task on the task topic to clone refunds from.
-  const warm = new Load(sut, { count: 6, concurrency: 6, wsShare: 0, prefix: 'warm', retryForMs: 30_000, question: (i) => `Where is my order 100${(i % 5) + 1}?` }).start();
+});
+
+/**
+ * A fresh system (its own Kafka namespace and database) for each case: the read model of one case's
+ * workflows still being projected must not slow the next case down.
+ */
+async function freshSystem(): Promise<SystemUnderTest> {
+  const s = await SystemUnderTest.start('distributed');
+  // Warm up (JIT, topics, consumer groups) and put a real tool task on a task topic to clone refunds from.
+  const warm = new Load(s, { count: 4, concurrency: 4, wsShare: 0, prefix: 'warm', retryForMs: 30_000, question: (i) => `Where is my order 100${(i % 5) + 1}?` }).start();
   await warm.done;
   await sleep(3000);
-}, 300_000);
+  return s;
+}
 
-afterAll(async () => {
+afterEach(async () => {
   await sut?.stop();
+  sut = undefined;
 });
 
 // The coordinator first (it owns the workflows), the gateway last (clients reconnect and resubmit).
@@ -32,15 +41,17 @@ const order: ServiceName[] = ['coordinator', ...SERVICES.filter((s) => s !== 'co
 describe('kill -9 under load', () => {
   for (const service of order) {
     it(`kill -9 ${service} with ${WORKFLOWS} workflows in flight: 0 lost, 0 duplicated`, async () => {
-      const r = await loadCase(sut, `kill -9 ${service}`, async () => {
+      const system = await freshSystem();
+      sut = system;
+      const r = await loadCase(system, `kill -9 ${service}`, async () => {
         const t0 = Date.now();
-        sut.kill(service);
+        system.kill(service);
         await sleep(2000);
-        await sut.startProc(service);
+        await system.startProc(service);
         debug(`${service} restarted in ${elapsed(t0)}s`);
         return `killed with workflows in flight, back in ${elapsed(t0)} s`;
       }, { prefix: `kill-${service}`, acceptedBeforeFault: Math.floor(WORKFLOWS * (service === 'gateway' ? 0.5 : 0.75)) });
-      expectClean(sut, r, [service, 'coordinator']);
+      expectClean(system, r, [service, 'coordinator']);
     });
   }
 });
