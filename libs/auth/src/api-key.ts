@@ -1,3 +1,4 @@
+import type { ApiKeyRecord } from '@flotilla/contracts';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
@@ -9,20 +10,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 const KEY = /^flk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
-/** A stored API key, as libs/memory keeps it (structurally the same type there). */
-export interface ApiKeyRecord {
-  keyId: string;
-  /** SHA-256 (hex) of the full key. */
-  hash: string;
-  tenantId: string;
-  name: string;
-  roles: string[];
-  createdAt: string;
-  createdBy: string;
-  expiresAt?: string;
-  revokedAt?: string;
-  revokedBy?: string;
-}
+export type { ApiKeyRecord };
 
 /** Finds a stored key by its id (null when there is none). */
 export interface ApiKeyLookup {

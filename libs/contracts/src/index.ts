@@ -5,3 +5,4 @@ export * from './events';
 export * from './registry';
 export * from './topics';
 export * from './headers';
+export * from './api-key';

@@ -1,21 +1,6 @@
-/**
- * A stored API key. Only the SHA-256 of the key is kept, never the key. libs/auth declares the
- * same shape (`ApiKeyRecord`); structural typing joins them, so memory does not depend on auth.
- */
-export interface StoredApiKey {
-  keyId: string;
-  /** SHA-256 (hex) of the full key. */
-  hash: string;
-  tenantId: string;
-  name: string;
-  roles: string[];
-  createdAt: string;
-  /** Who created it (a principal's subject). */
-  createdBy: string;
-  expiresAt?: string;
-  revokedAt?: string;
-  revokedBy?: string;
-}
+import type { ApiKeyRecord } from '@flotilla/contracts';
+/** A stored API key (the shared contract; only the key's SHA-256 is kept). */
+export type StoredApiKey = ApiKeyRecord;
 
 export type ApiKeyRevokeOutcome =
   | { outcome: 'revoked'; key: StoredApiKey }
