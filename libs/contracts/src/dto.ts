@@ -111,6 +111,15 @@ export class StepContextV1 {
   userId?: string;
 }
 
+/**
+ * Who approved a side-effecting step, and when. The tool agent runs a side-effecting tool only for a
+ * task that carries one, so no path — a planner bug, a hand-written task — changes state unasked.
+ */
+export class StepConfirmationV1 {
+  @IsOptional() @IsString() @MaxLength(200) confirmedBy?: string;
+  @IsISO8601() confirmedAt!: string;
+}
+
 /** `ExecuteStep` v1 — the coordinator tells an agent to run one step. */
 export class ExecuteStepV1 {
   @Matches(ID) workflowId!: string;
@@ -126,6 +135,8 @@ export class ExecuteStepV1 {
    * STEP_TIMEOUT (retryable), so a hung call never holds its partition longer than the step may take.
    */
   @IsOptional() @IsISO8601() deadline?: string;
+  /** The user's approval of a side-effecting step (see StepConfirmationV1). */
+  @IsOptional() @ValidateNested() @Type(() => StepConfirmationV1) confirmation?: StepConfirmationV1;
 }
 
 export class TokenUsageV1 {
@@ -246,12 +257,27 @@ export class CancelWorkflowV1 {
   @IsISO8601() requestedAt!: string;
 }
 
-export const TIMERS = ['step-timeout', 'deadline'] as const;
+/**
+ * `ConfirmStep` v1 — the user's answer to a step awaiting confirmation (the gateway's confirm API and
+ * the chat `confirm` frame publish it). Only the first answer counts; later ones decide nothing.
+ */
+export class ConfirmStepV1 {
+  @Matches(ID) workflowId!: string;
+  @Matches(ID) tenantId!: string;
+  @Matches(/^[a-z0-9-]{1,64}$/) stepId!: string;
+  @IsBoolean() approve!: boolean;
+  /** Who answered: a user or service account id, for the event log and the audit trail. */
+  @IsOptional() @IsString() @MaxLength(200) requestedBy?: string;
+  @IsISO8601() requestedAt!: string;
+}
+
+export const TIMERS = ['step-timeout', 'deadline', 'confirmation'] as const;
 export type TimerKind = (typeof TIMERS)[number];
 
 /**
  * `WorkflowTimerElapsed` v1 — a timer the coordinator set (through a delay topic) is due: a step's
- * time to answer ran out, or the workflow's deadline passed. Stale timers decide nothing.
+ * time to answer ran out, the workflow's deadline passed, or a confirmation was not answered in
+ * time (`confirmation`, with the awaiting `stepId`). Stale timers decide nothing.
  */
 export class WorkflowTimerElapsedV1 {
   @Matches(ID) workflowId!: string;

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
-import { CHANNELS, Channel, ModelInfoV1, PlanStepV1, SourceV1, STEP_KINDS, StepErrorV1, StepKind, TokenUsageV1 } from './dto';
+import { CHANNELS, Channel, ModelInfoV1, PlanStepV1, SourceV1, STEP_KINDS, StepConfirmationV1, StepErrorV1, StepKind, TokenUsageV1 } from './dto';
 
 /*
  * Workflow events: past tense, appended only by the coordinator to the workflow-events topic keyed by
@@ -37,6 +37,8 @@ export class StepScheduledV1 {
   @IsOptional() @IsISO8601() notBefore?: string;
   /** How long the agent has to report, from dispatch, before the attempt counts as timed out. */
   @IsOptional() @IsInt() @Min(1) timeoutMs?: number;
+  /** A side-effecting step runs only with the confirmation the user gave (every attempt carries it). */
+  @IsOptional() @ValidateNested() @Type(() => StepConfirmationV1) confirmation?: StepConfirmationV1;
 }
 
 export class PlanAcceptedV1 {
@@ -90,4 +92,41 @@ export class WorkflowCancelledV1 {
   @IsOptional() @IsString() reason?: string;
   @IsOptional() @IsString() requestedBy?: string;
   @IsISO8601() cancelledAt!: string;
+}
+
+/**
+ * A side-effecting step is ready but waits for the user: exactly what would be done, shown to them
+ * before anything happens. Nothing is dispatched until `ConfirmationGiven`; `ConfirmationDeclined`
+ * or `ConfirmationExpired` ends the workflow with nothing done.
+ */
+export class StepAwaitingConfirmationV1 {
+  @Matches(STEP_ID) stepId!: string;
+  /** The tool that would run, and its arguments as they would be sent (references resolved). */
+  @IsString() tool!: string;
+  @IsObject() args!: Record<string, unknown>;
+  /** The action in one sentence, for the question put to the user ("Refund $5.00 on order 1001"). */
+  @IsString() summary!: string;
+  @IsISO8601() requestedAt!: string;
+  /** Past this without an answer the workflow ends as expired, nothing done. */
+  @IsISO8601() expiresAt!: string;
+}
+
+/** The user approved the awaited step; it is scheduled with this confirmation. */
+export class ConfirmationGivenV1 {
+  @Matches(STEP_ID) stepId!: string;
+  @IsOptional() @IsString() confirmedBy?: string;
+  @IsISO8601() confirmedAt!: string;
+}
+
+/** The user declined the awaited step: it never runs, and the workflow ends saying nothing was done. */
+export class ConfirmationDeclinedV1 {
+  @Matches(STEP_ID) stepId!: string;
+  @IsOptional() @IsString() declinedBy?: string;
+  @IsISO8601() declinedAt!: string;
+}
+
+/** No answer came before `expiresAt`: the step never runs, and the workflow ends as expired. */
+export class ConfirmationExpiredV1 {
+  @Matches(STEP_ID) stepId!: string;
+  @IsISO8601() expiredAt!: string;
 }

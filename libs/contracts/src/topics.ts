@@ -1,8 +1,10 @@
 import { defineMessage, defineTopic, TopicMessage } from './registry';
 import {
-  AnswerTokenStreamedV1, CancelWorkflowV1, DeadLetterRecordedV1, WorkflowTimerElapsedV1, DocumentIngestionReportedV1, ExecuteStepV1, IngestDocumentV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
+  AnswerTokenStreamedV1, CancelWorkflowV1, ConfirmStepV1, DeadLetterRecordedV1, WorkflowTimerElapsedV1, DocumentIngestionReportedV1, ExecuteStepV1, IngestDocumentV1, RequestAnsweredV1, StepErroredV1, StepSucceededV1, SubmitRequestV1,
 } from './dto';
-import { AnswerRevisionRequestedV1, PlanAcceptedV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCancelledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1 } from './events';
+import {
+  AnswerRevisionRequestedV1, ConfirmationDeclinedV1, ConfirmationExpiredV1, ConfirmationGivenV1, PlanAcceptedV1, StepAwaitingConfirmationV1, StepCompletedV1, StepFailedV1, StepScheduledV1, WorkflowCancelledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1,
+} from './events';
 import type { Agent, Lane } from './dto';
 
 /** Every message contract, by explicit wire name. */
@@ -24,6 +26,11 @@ export const Messages = {
   AnswerRevisionRequested: defineMessage('AnswerRevisionRequested', 1, AnswerRevisionRequestedV1),
   WorkflowCancelled: defineMessage('WorkflowCancelled', 1, WorkflowCancelledV1),
   CancelWorkflow: defineMessage('CancelWorkflow', 1, CancelWorkflowV1),
+  ConfirmStep: defineMessage('ConfirmStep', 1, ConfirmStepV1),
+  StepAwaitingConfirmation: defineMessage('StepAwaitingConfirmation', 1, StepAwaitingConfirmationV1),
+  ConfirmationGiven: defineMessage('ConfirmationGiven', 1, ConfirmationGivenV1),
+  ConfirmationDeclined: defineMessage('ConfirmationDeclined', 1, ConfirmationDeclinedV1),
+  ConfirmationExpired: defineMessage('ConfirmationExpired', 1, ConfirmationExpiredV1),
   WorkflowTimerElapsed: defineMessage('WorkflowTimerElapsed', 1, WorkflowTimerElapsedV1),
   IngestDocument: defineMessage('IngestDocument', 1, IngestDocumentV1),
   DocumentIngestionReported: defineMessage('DocumentIngestionReported', 1, DocumentIngestionReportedV1),
@@ -45,14 +52,20 @@ export const Topics = {
   apiIntake: defineTopic({ name: 'flotilla.intake.api.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
   /** Chat requests from the gateway (interactive lane); same contract as the public intake. */
   interactiveIntake: defineTopic({ name: 'flotilla.intake.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'requestId', messages: [Messages.SubmitRequest] }),
-  /** Commands about running workflows: cancellation and elapsed timers; key = workflowId. */
-  workflowCommands: defineTopic({ name: 'flotilla.workflow-commands.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.CancelWorkflow, Messages.WorkflowTimerElapsed] }),
+  /** Commands about running workflows: cancellation, confirmations and elapsed timers; key = workflowId. */
+  workflowCommands: defineTopic({
+    name: 'flotilla.workflow-commands.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.CancelWorkflow, Messages.ConfirmStep, Messages.WorkflowTimerElapsed],
+  }),
   /** The append-only workflow event log; only the coordinator writes it. */
   workflowEvents: defineTopic({
     name: 'flotilla.workflow-events.v1',
     partitions: WORKFLOW_PARTITIONS,
     key: 'workflowId',
-    messages: [Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.AnswerRevisionRequested, Messages.WorkflowCompleted, Messages.WorkflowFailed, Messages.WorkflowCancelled],
+    messages: [
+      Messages.WorkflowStarted, Messages.PlanAccepted, Messages.StepScheduled, Messages.StepCompleted, Messages.StepFailed, Messages.AnswerRevisionRequested,
+      Messages.StepAwaitingConfirmation, Messages.ConfirmationGiven, Messages.ConfirmationDeclined, Messages.ConfirmationExpired,
+      Messages.WorkflowCompleted, Messages.WorkflowFailed, Messages.WorkflowCancelled,
+    ],
   }),
   /** Each agent's tasks, one topic per lane so a batch backlog never sits in front of chat work. */
   plannerTasks: defineTopic({ name: 'flotilla.tasks.planner.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),

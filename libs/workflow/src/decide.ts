@@ -1,5 +1,5 @@
 import { deriveId } from '@flotilla/common';
-import { CancelWorkflowV1, PlanStepV1, SourceV1, StepErroredV1, StepErrorV1, StepKind, StepSucceededV1, SubmitRequestV1, WorkflowTimerElapsedV1 } from '@flotilla/contracts';
+import { CancelWorkflowV1, ConfirmStepV1, PlanStepV1, SourceV1, StepErroredV1, StepErrorV1, StepKind, StepSucceededV1, SubmitRequestV1, WorkflowTimerElapsedV1 } from '@flotilla/contracts';
 import { evolve } from './evolve';
 import { checkPlan, resolveInput, safePlan } from './plan';
 import { DomainEvent, StepState, WorkflowState } from './state';
@@ -10,6 +10,7 @@ export type WorkflowCommand =
   | { type: 'RecordStepSucceeded'; data: { result: StepSucceededV1; now: string } }
   | { type: 'RecordStepErrored'; data: { result: StepErroredV1; now: string } }
   | { type: 'CancelWorkflow'; data: { cancel: CancelWorkflowV1; now: string } }
+  | { type: 'ConfirmStep'; data: { confirm: ConfirmStepV1; now: string } }
   | { type: 'TimerElapsed'; data: { timer: WorkflowTimerElapsedV1; now: string } };
 
 /**
@@ -23,12 +24,15 @@ export interface StepPolicy {
   backoff: { baseMs: number; maxMs: number };
   /** A workflow's deadline from its start, unless the request sets `timeoutMs`. */
   deadlineMs: number;
+  /** How long a side-effecting step waits for the user's confirmation before the workflow ends as expired. */
+  confirmationTimeoutMs: number;
 }
 
 export const DEFAULT_STEP_POLICY: StepPolicy = {
   timeoutsMs: { plan: 60_000, compose: 60_000, retrieve: 20_000, tool: 30_000, validate: 30_000 },
   backoff: { baseMs: 1_000, maxMs: 30_000 },
   deadlineMs: 300_000,
+  confirmationTimeoutMs: 120_000,
 };
 
 /** The pins that carry a step policy (see `policyOf`). */
@@ -37,12 +41,28 @@ export function policyPins(policy: StepPolicy): Record<string, string> {
     stepTimeoutsMs: JSON.stringify(policy.timeoutsMs),
     retryBackoffMs: `${policy.backoff.baseMs},${policy.backoff.maxMs}`,
     deadlineMs: String(policy.deadlineMs),
+    confirmationTimeoutMs: String(policy.confirmationTimeoutMs),
   };
+}
+
+/** The pin naming the tools that change state: a step calling one waits for the user's confirmation. */
+export function confirmToolsPin(tools: readonly string[]): Record<string, string> {
+  return { confirmTools: JSON.stringify([...tools].sort()) };
+}
+
+/** The tools pinned as needing confirmation (none when the pin is missing: such a task then has no confirmation, and the tool agent refuses it). */
+export function confirmToolsOf(pins: Record<string, string>): string[] {
+  try {
+    const v = JSON.parse(pins['confirmTools'] ?? '[]') as unknown;
+    return Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The step policy pinned in a workflow (defaults for anything missing or unreadable). */
 export function policyOf(pins: Record<string, string>): StepPolicy {
-  const policy: StepPolicy = { timeoutsMs: { ...DEFAULT_STEP_POLICY.timeoutsMs }, backoff: { ...DEFAULT_STEP_POLICY.backoff }, deadlineMs: DEFAULT_STEP_POLICY.deadlineMs };
+  const policy: StepPolicy = { ...DEFAULT_STEP_POLICY, timeoutsMs: { ...DEFAULT_STEP_POLICY.timeoutsMs }, backoff: { ...DEFAULT_STEP_POLICY.backoff } };
   try {
     const t = JSON.parse(pins['stepTimeoutsMs'] ?? '{}') as Record<string, unknown>;
     for (const kind of Object.keys(policy.timeoutsMs) as StepKind[]) {
@@ -56,6 +76,8 @@ export function policyOf(pins: Record<string, string>): StepPolicy {
   if (base !== undefined && Number.isFinite(base) && base >= 0 && max !== undefined && Number.isFinite(max) && max >= base) policy.backoff = { baseMs: base, maxMs: max };
   const deadline = Number(pins['deadlineMs']);
   if (Number.isFinite(deadline) && deadline > 0) policy.deadlineMs = deadline;
+  const confirmation = Number(pins['confirmationTimeoutMs']);
+  if (Number.isFinite(confirmation) && confirmation > 0) policy.confirmationTimeoutMs = confirmation;
   return policy;
 }
 
@@ -137,6 +159,14 @@ export function decide(command: WorkflowCommand, state: WorkflowState): DomainEv
       if (timer.timer === 'deadline') {
         return [{ type: 'WorkflowFailed', data: { code: 'DEADLINE_EXCEEDED', reason: `the workflow did not finish by its deadline (${state.deadline ?? timer.dueAt})`, failedAt: now } }];
       }
+      if (timer.timer === 'confirmation') {
+        const waiting = timer.stepId ? state.steps[timer.stepId] : undefined;
+        if (!waiting?.awaiting || waiting.status !== 'awaiting-confirmation') return []; // answered in time
+        return [
+          { type: 'ConfirmationExpired', data: { stepId: waiting.id, expiredAt: now } },
+          { type: 'WorkflowFailed', data: { code: 'CONFIRMATION_EXPIRED', reason: `no confirmation by ${waiting.awaiting.expiresAt}, so nothing was done: "${waiting.awaiting.summary}" did not happen`, failedAt: now } },
+        ];
+      }
       const step = timer.stepId && timer.taskId ? currentStep(state, timer.stepId, timer.taskId) : undefined;
       if (!step) return []; // the attempt answered in time, or was already given up on
       const error: StepErrorV1 = { code: 'STEP_TIMEOUT', message: `${step.kind} step "${step.id}" attempt ${step.attempt} did not report within ${step.timeoutMs ?? policyOf(state.pins).timeoutsMs[step.kind]} ms`, retryable: true };
@@ -147,7 +177,39 @@ export function decide(command: WorkflowCommand, state: WorkflowState): DomainEv
       if (state.status !== 'running' || cancel.tenantId !== state.tenantId) return [];
       return [{ type: 'WorkflowCancelled', data: { reason: cancel.reason, requestedBy: cancel.requestedBy, cancelledAt: now } }];
     }
+    case 'ConfirmStep': {
+      const { confirm, now } = command.data;
+      if (state.status !== 'running' || confirm.tenantId !== state.tenantId) return [];
+      const waiting = state.steps[confirm.stepId];
+      // Only the first answer to a question still open counts; a second one, or one for no question, decides nothing.
+      if (!waiting?.awaiting || waiting.status !== 'awaiting-confirmation') return [];
+      if (confirm.approve) return continueWith(state, [{ type: 'ConfirmationGiven', data: { stepId: waiting.id, confirmedBy: confirm.requestedBy, confirmedAt: now } }], now);
+      return [
+        { type: 'ConfirmationDeclined', data: { stepId: waiting.id, declinedBy: confirm.requestedBy, declinedAt: now } },
+        {
+          type: 'WorkflowCompleted',
+          // The system's own words, not a model's: nothing for the validator to check, so not marked validated.
+          data: { answer: `You declined, so nothing was done: "${waiting.awaiting.summary}" did not happen.`, sources: [], validated: false, completedAt: now },
+        },
+      ];
+    }
   }
+}
+
+/**
+ * The action a side-effecting tool call takes, in one sentence for the user: the verb from the tool's
+ * name, an `amount` as dollars, an `orderId` as the order, anything else named — e.g.
+ * "Refund $5.00 on order 1001 (reason: requested by the customer)". Built from the arguments that
+ * will be sent, never from model text, so what the user approves is what runs.
+ */
+export function describeToolCall(tool: string, args: Record<string, unknown>): string {
+  const verb = (tool.split('.')[0] ?? tool).replace(/^./, (c) => c.toUpperCase());
+  const parts = [verb];
+  const amount = args['amount'];
+  if (typeof amount === 'number') parts.push(`$${amount.toFixed(2)}`);
+  if (args['orderId'] !== undefined) parts.push(`on order ${String(args['orderId'])}`);
+  const rest = Object.entries(args).filter(([k]) => k !== 'amount' && k !== 'orderId').map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return `${parts.join(' ')}${rest.length ? ` (${rest.join(', ')})` : ''}`;
 }
 
 /**
@@ -166,7 +228,10 @@ function failAttempt(state: WorkflowState, step: StepState, error: StepErrorV1, 
     const notBefore = new Date(Date.parse(now) + retryDelayMs(policy, attempt, taskId)).toISOString();
     events.push({
       type: 'StepScheduled',
-      data: { stepId: step.id, taskId, attempt, kind: step.kind, input: step.input, dependsOn: step.dependsOn, notBefore, timeoutMs: policy.timeoutsMs[step.kind] },
+      data: {
+        stepId: step.id, taskId, attempt, kind: step.kind, input: step.input, dependsOn: step.dependsOn, notBefore, timeoutMs: policy.timeoutsMs[step.kind],
+        ...(step.confirmation ? { confirmation: step.confirmation } : {}),
+      },
     });
     return events;
   }
@@ -209,15 +274,32 @@ function continueWith(state: WorkflowState, events: DomainEvent[], now: string):
     const revision: DomainEvent = { type: 'AnswerRevisionRequested', data: { revision: after.revisions + 1, reasons } };
     return [...out, ...continueWith(after, [revision], now)];
   }
+  const confirmTools = confirmToolsOf(after.pins);
+  // One question at a time: while a step awaits the user, other side-effecting steps stay pending.
+  let asking = Object.values(after.steps).some((s) => s.status === 'awaiting-confirmation');
   for (const id of after.stepOrder) {
     const s = after.steps[id]!;
     if (s.status !== 'pending' || !s.dependsOn.every((d) => done(after.steps[d]))) continue;
     const attempt = s.attempt + 1;
     const input = resolveInput(s.planInput ?? s.input, outputs);
     if (s.kind === 'compose' && after.revisions > 0) Object.assign(input, { revision: after.revisions, rejectedReasons: after.rejectedReasons });
+    if (s.kind === 'tool' && !s.confirmation && confirmTools.includes(String(input['tool']))) {
+      if (asking) continue;
+      asking = true;
+      const args = typeof input['args'] === 'object' && input['args'] !== null && !Array.isArray(input['args']) ? (input['args'] as Record<string, unknown>) : {};
+      const tool = String(input['tool']);
+      out.push({
+        type: 'StepAwaitingConfirmation',
+        data: { stepId: s.id, tool, args, summary: describeToolCall(tool, args), requestedAt: now, expiresAt: new Date(Date.parse(now) + policyOf(after.pins).confirmationTimeoutMs).toISOString() },
+      });
+      continue;
+    }
     out.push({
       type: 'StepScheduled',
-      data: { stepId: s.id, taskId: taskIdFor(after.workflowId, s.id, attempt), attempt, kind: s.kind, input, dependsOn: s.dependsOn, timeoutMs: policyOf(after.pins).timeoutsMs[s.kind] },
+      data: {
+        stepId: s.id, taskId: taskIdFor(after.workflowId, s.id, attempt), attempt, kind: s.kind, input, dependsOn: s.dependsOn, timeoutMs: policyOf(after.pins).timeoutsMs[s.kind],
+        ...(s.confirmation ? { confirmation: s.confirmation } : {}),
+      },
     });
   }
   return out;

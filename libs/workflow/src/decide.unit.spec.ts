@@ -1,5 +1,5 @@
 import { SubmitRequestV1 } from '@flotilla/contracts';
-import { decide, DEFAULT_STEP_POLICY, MAX_REVISIONS, MAX_STEP_ATTEMPTS, policyOf, policyPins, retryDelayMs, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
+import { confirmToolsPin, decide, DEFAULT_STEP_POLICY, describeToolCall, MAX_REVISIONS, MAX_STEP_ATTEMPTS, policyOf, policyPins, retryDelayMs, SAFE_ANSWER, taskIdFor, WorkflowCommand, workflowIdFor } from './decide';
 import { fold } from './evolve';
 import { DomainEvent } from './state';
 
@@ -259,6 +259,93 @@ describe('workflow decider', () => {
       given(after).when(cancel()).then([]);
       given(after).when(succeeded('plan', { steps: orderPlan })).then([]);
       given(after).when(timer('plan', 1)).then([]);
+    });
+  });
+
+  describe('side-effecting steps wait for the user\'s confirmation', () => {
+    const pins = { planVersion: 'plan-v1', ...confirmToolsPin(['refund.request']), confirmationTimeoutMs: '60000' };
+    const refundStart: WorkflowCommand = { type: 'StartWorkflow', data: { workflowId: WF, request: { ...request, question: 'Refund $5 on order 1001' }, pins, now: NOW } };
+    const refundPlan = [
+      { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] },
+      { id: 'refund', kind: 'tool', input: { tool: 'refund.request', args: { orderId: '${steps.lookup-order.output.order.orderId}', amount: 5, reason: 'requested by the customer' } }, dependsOn: ['lookup-order'] },
+      { id: 'compose', kind: 'compose', input: {}, dependsOn: ['lookup-order', 'refund'] },
+      { id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] },
+    ];
+    const planned = history(refundStart, succeeded('plan', { steps: refundPlan }));
+    const LATER = '2026-11-21T10:00:30.000Z';
+    const answer = (approve: boolean, stepId = 'refund', tenantId = 'acme'): WorkflowCommand => ({
+      type: 'ConfirmStep', data: { confirm: { workflowId: WF, tenantId, stepId, approve, requestedBy: 'user-1', requestedAt: LATER }, now: LATER },
+    });
+    const expiry: WorkflowCommand = { type: 'TimerElapsed', data: { timer: { workflowId: WF, timer: 'confirmation', stepId: 'refund', dueAt: '2026-11-21T10:01:00.000Z' }, now: '2026-11-21T10:01:00.000Z' } };
+
+    it('pauses before the side-effecting step, asking with the exact tool and resolved arguments; read-only steps run without asking', () => {
+      expect(scheduled(planned)).toEqual(['plan', 'lookup-order']);
+      given(planned).when(succeeded('lookup-order', { found: true, order: { orderId: '1001', total: 129 } })).then([
+        expect.objectContaining({ type: 'StepCompleted' }) as never,
+        {
+          type: 'StepAwaitingConfirmation',
+          data: {
+            stepId: 'refund', tool: 'refund.request', args: { orderId: '1001', amount: 5, reason: 'requested by the customer' },
+            summary: 'Refund $5.00 on order 1001 (reason: requested by the customer)', requestedAt: NOW, expiresAt: '2026-11-21T10:01:00.000Z',
+          },
+        },
+      ]);
+    });
+
+    const asked = history(refundStart, succeeded('plan', { steps: refundPlan }), succeeded('lookup-order', { found: true, order: { orderId: '1001', total: 129 } }));
+
+    it('a confirmation schedules the step with who confirmed it; its retries carry the same confirmation', () => {
+      const confirmed = given(asked).when(answer(true)).then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['ConfirmationGiven', 'StepScheduled']);
+        expect(events[1]!.data).toMatchObject({
+          stepId: 'refund', attempt: 1, input: { tool: 'refund.request', args: { orderId: '1001', amount: 5, reason: 'requested by the customer' } },
+          confirmation: { confirmedBy: 'user-1', confirmedAt: LATER },
+        });
+      });
+      const h = [...asked, ...confirmed];
+      given(h).when(errored('refund', true)).then((events) => {
+        expect(events[1]).toMatchObject({ type: 'StepScheduled', data: { stepId: 'refund', attempt: 2, confirmation: { confirmedBy: 'user-1' } } });
+      });
+      // Answered once: a second answer, either way, decides nothing — and neither does the expiry timer.
+      given(h).when(answer(true)).then([]);
+      given(h).when(answer(false)).then([]);
+      given(h).when(expiry).then([]);
+    });
+
+    it('a decline ends the workflow saying nothing was done; the step never runs', () => {
+      const declined = given(asked).when(answer(false)).then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['ConfirmationDeclined', 'WorkflowCompleted']);
+        expect(events[1]!.data).toMatchObject({ answer: expect.stringMatching(/nothing was done.*Refund \$5\.00 on order 1001/) as never, validated: false });
+      });
+      const after = fold([...asked, ...declined]);
+      expect(after.status).toBe('completed');
+      expect(after.steps['refund']).toMatchObject({ status: 'failed', error: { code: 'CONFIRMATION_DECLINED' } });
+      expect(scheduled(declined)).toEqual([]);
+    });
+
+    it('no answer in time ends the workflow as expired, nothing done', () => {
+      given(asked).when(expiry).then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['ConfirmationExpired', 'WorkflowFailed']);
+        expect(events[1]!.data).toMatchObject({ code: 'CONFIRMATION_EXPIRED', reason: expect.stringContaining('nothing was done') as never });
+      });
+    });
+
+    it('an answer from another tenant, for another step, or before the question decides nothing', () => {
+      given(asked).when(answer(true, 'refund', 'someone-else')).then([]);
+      given(asked).when(answer(true, 'lookup-order')).then([]);
+      given(planned).when(answer(true)).then([]);
+    });
+
+    it('without the pin (a workflow started before confirmations) the step is scheduled unconfirmed, and the tool agent refuses it', () => {
+      const legacy = history({ ...refundStart, data: { ...refundStart.data, pins: { planVersion: 'plan-v1' } } } as WorkflowCommand, succeeded('plan', { steps: refundPlan }),
+        succeeded('lookup-order', { found: true, order: { orderId: '1001' } }));
+      expect(legacy.at(-1)).toMatchObject({ type: 'StepScheduled', data: { stepId: 'refund' } });
+      expect((legacy.at(-1)!.data as { confirmation?: unknown }).confirmation).toBeUndefined();
+    });
+
+    it('describes an action from its arguments alone', () => {
+      expect(describeToolCall('refund.request', { orderId: '1002', amount: 12.5, reason: 'damaged' })).toBe('Refund $12.50 on order 1002 (reason: damaged)');
+      expect(describeToolCall('address.change', { orderId: '7', to: { city: 'Oslo' } })).toBe('Address on order 7 (to: {"city":"Oslo"})');
     });
   });
 

@@ -28,6 +28,7 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       const step: StepState = {
         ...(prev ?? { id: d.stepId, kind: d.kind, dependsOn: d.dependsOn }),
         input: d.input, status: 'scheduled', taskId: d.taskId, attempt: d.attempt, error: undefined, notBefore: d.notBefore, timeoutMs: d.timeoutMs,
+        confirmation: d.confirmation ?? prev?.confirmation,
       } as StepState;
       return { ...next, steps: { ...next.steps, [d.stepId]: step }, stepOrder: prev ? next.stepOrder : [...next.stepOrder, d.stepId] };
     }
@@ -51,6 +52,34 @@ export function evolve(state: WorkflowState, event: DomainEvent): WorkflowState 
       const steps = { ...next.steps };
       for (const st of Object.values(steps)) if (st.kind === 'compose' || st.kind === 'validate') steps[st.id] = { ...st, status: 'pending', output: undefined };
       return { ...next, steps, revisions: event.data.revision, rejectedReasons: event.data.reasons };
+    }
+    case 'StepAwaitingConfirmation': {
+      const d = event.data;
+      const prev = next.steps[d.stepId];
+      if (!prev) return next;
+      const awaiting = { tool: d.tool, args: d.args, summary: d.summary, requestedAt: d.requestedAt, expiresAt: d.expiresAt };
+      return { ...next, steps: { ...next.steps, [d.stepId]: { ...prev, status: 'awaiting-confirmation', awaiting } } };
+    }
+    case 'ConfirmationGiven': {
+      const d = event.data;
+      const prev = next.steps[d.stepId];
+      if (!prev?.awaiting) return next;
+      // What runs is exactly what the user saw: the arguments shown, already resolved.
+      const shown = { ...(prev.planInput ?? prev.input), tool: prev.awaiting.tool, args: prev.awaiting.args };
+      return {
+        ...next,
+        steps: { ...next.steps, [d.stepId]: { ...prev, status: 'pending', planInput: shown, confirmation: { confirmedBy: d.confirmedBy, confirmedAt: d.confirmedAt } } },
+      };
+    }
+    case 'ConfirmationDeclined':
+    case 'ConfirmationExpired': {
+      const d = event.data;
+      const prev = next.steps[d.stepId];
+      if (!prev) return next;
+      const error = event.type === 'ConfirmationDeclined'
+        ? { code: 'CONFIRMATION_DECLINED', message: 'the user declined; the step did not run', retryable: false }
+        : { code: 'CONFIRMATION_EXPIRED', message: 'no confirmation in time; the step did not run', retryable: false };
+      return { ...next, steps: { ...next.steps, [d.stepId]: { ...prev, status: 'failed', error } } };
     }
     case 'WorkflowCompleted':
       return { ...next, status: 'completed', answer: event.data.answer, sources: event.data.sources, validated: event.data.validated, model: event.data.model, endedAt: event.data.completedAt };

@@ -1,5 +1,5 @@
 import {
-  AnswerRevisionRequestedV1, Channel, ModelInfoV1, PlanAcceptedV1, SourceV1, StepCompletedV1, StepErrorV1, StepFailedV1, StepKind, StepScheduledV1,
+  AnswerRevisionRequestedV1, Channel, ConfirmationDeclinedV1, ConfirmationExpiredV1, ConfirmationGivenV1, StepAwaitingConfirmationV1, StepConfirmationV1, ModelInfoV1, PlanAcceptedV1, SourceV1, StepCompletedV1, StepErrorV1, StepFailedV1, StepKind, StepScheduledV1,
   WorkflowCancelledV1, WorkflowCompletedV1, WorkflowFailedV1, WorkflowStartedV1,
 } from '@flotilla/contracts';
 
@@ -11,11 +11,16 @@ export type DomainEvent =
   | { type: 'StepCompleted'; data: StepCompletedV1 }
   | { type: 'StepFailed'; data: StepFailedV1 }
   | { type: 'AnswerRevisionRequested'; data: AnswerRevisionRequestedV1 }
+  | { type: 'StepAwaitingConfirmation'; data: StepAwaitingConfirmationV1 }
+  | { type: 'ConfirmationGiven'; data: ConfirmationGivenV1 }
+  | { type: 'ConfirmationDeclined'; data: ConfirmationDeclinedV1 }
+  | { type: 'ConfirmationExpired'; data: ConfirmationExpiredV1 }
   | { type: 'WorkflowCompleted'; data: WorkflowCompletedV1 }
   | { type: 'WorkflowFailed'; data: WorkflowFailedV1 }
   | { type: 'WorkflowCancelled'; data: WorkflowCancelledV1 };
 
-export type StepStatus = 'pending' | 'scheduled' | 'completed' | 'failed';
+/** `awaiting-confirmation`: a side-effecting step that is ready but waits for the user's answer. */
+export type StepStatus = 'pending' | 'awaiting-confirmation' | 'scheduled' | 'completed' | 'failed';
 
 export interface StepState {
   id: string;
@@ -33,6 +38,10 @@ export interface StepState {
   /** The current attempt's dispatch time (after any backoff) and time allowed to answer. */
   notBefore?: string;
   timeoutMs?: number;
+  /** While awaiting confirmation: what was put to the user, and until when. */
+  awaiting?: { tool: string; args: Record<string, unknown>; summary: string; requestedAt: string; expiresAt: string };
+  /** The user's approval, carried by every attempt of a side-effecting step. */
+  confirmation?: StepConfirmationV1;
 }
 
 export type WorkflowStatus = 'none' | 'running' | 'completed' | 'failed' | 'cancelled';
