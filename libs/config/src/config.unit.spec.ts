@@ -30,6 +30,15 @@ describe('loadConfig', () => {
     expect(e.fields.map((f) => f.field).sort()).toEqual(['FLOTILLA_MODE', 'PORT', 'TOOLS_BASE_URL']);
   });
 
+  it('bounds model calls by default, and refuses a first-token timeout that could never fire first', () => {
+    const c = loadConfig({});
+    expect([c.LLM_ATTEMPT_TIMEOUT_MS, c.LLM_FIRST_TOKEN_TIMEOUT_MS, c.LLM_FALLBACK_RESERVE_MS]).toEqual([10000, 5000, 2000]);
+    expect(loadConfig({ LLM_ATTEMPT_TIMEOUT_MS: '8000', LLM_FIRST_TOKEN_TIMEOUT_MS: '2000' })).toMatchObject({ LLM_ATTEMPT_TIMEOUT_MS: 8000, LLM_FIRST_TOKEN_TIMEOUT_MS: 2000 });
+    expect(() => loadConfig({ LLM_ATTEMPT_TIMEOUT_MS: '4000' })).toThrow(expect.objectContaining({
+      code: ErrorCode.ConfigInvalid, fields: [{ field: 'LLM_FIRST_TOKEN_TIMEOUT_MS', reasons: ['must be less than LLM_ATTEMPT_TIMEOUT_MS'] }],
+    }) as Error);
+  });
+
   it('redacts secrets when described', () => {
     const d = describeConfig(loadConfig({ OPENAI_API_KEY: 'sk-secret', MONGO_URL: 'mongodb://u:p@h/db', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'pw' }));
     expect(JSON.stringify(d)).not.toMatch(/sk-secret|u:p@|"pw"/);

@@ -140,6 +140,21 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(0)
   LLM_CACHE_TTL_MS = 300000;
 
+  /**
+   * Longest one call to one model may take (ms), streaming included. Past it the call is aborted,
+   * counts as that model's failure towards its circuit breaker, and the next model of the chain answers.
+   */
+  @Transform(toInt) @IsInt() @Min(100)
+  LLM_ATTEMPT_TIMEOUT_MS = 10000;
+
+  /** A streamed answer that sends no first token within this (ms) times out the same way: the provider hangs. */
+  @Transform(toInt) @IsInt() @Min(100)
+  LLM_FIRST_TOKEN_TIMEOUT_MS = 5000;
+
+  /** Of a model call's deadline, the time (ms) kept free for the next model of the chain when one does not answer. */
+  @Transform(toInt) @IsInt() @Min(0)
+  LLM_FALLBACK_RESERVE_MS = 2000;
+
   /** Conversation sessions idle longer than this are deleted with their turns (memory TTL). */
   @Transform(toInt) @IsInt() @Min(60000)
   SESSION_IDLE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -172,6 +187,13 @@ export class FlotillaConfig {
   /** Per step kind, how long an attempt may take to report before it times out and is retried, e.g. `tool=30000,plan=60000`. */
   @IsOptional() @Matches(/^(\s*(plan|compose|retrieve|tool|validate)=\d+\s*)(,\s*(plan|compose|retrieve|tool|validate)=\d+\s*)*$/, { message: 'must be kind=ms pairs, e.g. tool=30000,plan=60000' })
   STEP_TIMEOUTS_MS?: string;
+
+  /**
+   * How long a side-effecting step (a refund) waits for the user's confirmation before the workflow
+   * ends as expired with nothing done. Pinned per workflow; the workflow's deadline still applies.
+   */
+  @Transform(toInt) @IsInt() @Min(1000)
+  CONFIRMATION_TIMEOUT_MS = 120000;
 
   /** Retry backoff: before attempt n, min(max, base · 2^(n−2)) ms with jitter. */
   @Transform(toInt) @IsInt() @Min(0)
@@ -348,6 +370,8 @@ function crossChecks(c: FlotillaConfig): { field: string; reasons: string[] }[] 
   for (const k of ['MONGO_TLS_CA_FILE', 'MONGO_TLS_CERT_KEY_FILE', 'MONGO_TLS_ALLOW_INVALID_HOSTNAMES'] as const) {
     if (c[k] && !c.MONGO_TLS) out.push({ field: k, reasons: ['needs MONGO_TLS=true'] });
   }
+  // A first-token limit at or past the attempt's would never be the one that fires: a typo, not a choice.
+  if (c.LLM_FIRST_TOKEN_TIMEOUT_MS >= c.LLM_ATTEMPT_TIMEOUT_MS) out.push({ field: 'LLM_FIRST_TOKEN_TIMEOUT_MS', reasons: ['must be less than LLM_ATTEMPT_TIMEOUT_MS'] });
   return out;
 }
 

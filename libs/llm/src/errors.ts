@@ -40,3 +40,34 @@ export function parseRetryAfter(headers: { get(name: string): string | null } | 
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
+
+/** Which of a model call's time limits ran out. */
+export type ModelTimeoutLimit =
+  /** Streaming: no text token arrived in time (the provider hangs before it starts answering). */
+  | 'first-token'
+  /** The whole attempt took too long (the attempt timeout, or the time left before the call's deadline). */
+  | 'attempt';
+
+/**
+ * One model did not answer in time. Retryable, and counted as that model's failure by its circuit
+ * breaker: a hang is the provider's condition, not the request's, so the same request may succeed on
+ * the next model of the chain, or on this one later.
+ */
+export class ModelTimeoutError extends FlotillaError {
+  constructor(
+    message: string,
+    /** The model's name in routes. */
+    readonly model: string,
+    readonly limit: ModelTimeoutLimit,
+    /** The time the attempt was given for that limit. */
+    readonly timeoutMs: number,
+    options: { cause?: unknown } = {},
+  ) {
+    super(ErrorCode.Timeout, message, { retryable: true, cause: options.cause });
+    this.name = 'ModelTimeoutError';
+  }
+
+  override toJSON(): { code: ErrorCode; message: string; retryable: boolean; fields?: FieldError[]; model: string; limit: ModelTimeoutLimit; timeoutMs: number } {
+    return { ...super.toJSON(), model: this.model, limit: this.limit, timeoutMs: this.timeoutMs };
+  }
+}

@@ -4,7 +4,7 @@ import { createLanguageModel } from './factory';
 import { LOCAL_MODEL_INFO } from './local-model';
 import { intentRequest } from './prompts';
 import { ModelRouter } from './router';
-import { OpenAiTestServer, rateLimited, startOpenAiTestServer } from './testing/openai-test-server';
+import { failureResponse, OpenAiTestServer, rateLimited, startOpenAiTestServer } from './testing/openai-test-server';
 
 describe('createLanguageModel', () => {
   it('routes every tier to the local deterministic model when no API key is configured', async () => {
@@ -50,6 +50,16 @@ describe('createLanguageModel', () => {
       expect(result.toolCalls[0]!.arguments).toEqual({ intent: 'order_status', orderId: '1001' });
       const total = result.usage.promptTokens + result.usage.completionTokens;
       expect(await counters.get(`llm:tenant:acme:${new Date().toISOString().slice(0, 10)}`)).toBe(total);
+    });
+
+    it('bounds each attempt by LLM_ATTEMPT_TIMEOUT_MS: a hanging provider is replaced by the local model', async () => {
+      const model = createLanguageModel({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: server.url, OPENAI_MODEL: 'gpt-test', LLM_ATTEMPT_TIMEOUT_MS: 300, LLM_FIRST_TOKEN_TIMEOUT_MS: 100 });
+      server.script(() => failureResponse('timeout', 20_000));
+      const t0 = performance.now();
+      const result = await model.complete(intentRequest('Where is my order 1001?', '2026-11-21'));
+      expect(result.model).toEqual(LOCAL_MODEL_INFO);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+      expect(performance.now() - t0).toBeLessThan(2_000);
     });
 
     it('serves a repeated temperature-0 call from the cache', async () => {

@@ -121,24 +121,17 @@ export class OpenAiModel implements LanguageModel {
  * FlotillaError that says whether retrying can help. Shared by the chat and embeddings adapters.
  */
 export async function withDeadline<T>(model: string, timeoutMs: number, callerSignal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
-  const forward = (): void => controller.abort();
-  if (callerSignal?.aborted) controller.abort();
-  else callerSignal?.addEventListener('abort', forward, { once: true });
+  // The platform's timer signal, handed to the SDK with the caller's: the request itself is cancelled.
+  const timer = AbortSignal.timeout(timeoutMs);
+  const signal = callerSignal ? AbortSignal.any([callerSignal, timer]) : timer;
   try {
-    return await call(controller.signal);
+    return await call(signal);
   } catch (err) {
     if (err instanceof FlotillaError) throw err;
-    if (controller.signal.aborted) throw timedOut ? timeoutError(model, timeoutMs, err) : abortedError(callerSignal, timeoutMs, err);
+    // The caller first: its signal may carry the router's own, more precise, reason.
+    if (callerSignal?.aborted) throw abortedError(callerSignal, timeoutMs, err);
+    if (timer.aborted) throw timeoutError(model, timeoutMs, err);
     throw toFlotillaError(err, model);
-  } finally {
-    clearTimeout(timer);
-    callerSignal?.removeEventListener('abort', forward);
   }
 }
 

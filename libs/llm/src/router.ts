@@ -3,7 +3,7 @@ import { ErrorCode, FlotillaError, Logger } from '@flotilla/common';
 import { costOf, FREE, ModelPrices } from './accounting';
 import { Clock, systemClock } from './clock';
 import { CounterStore, InMemoryCounterStore } from './counter-store';
-import { ModelRateLimitedError, retryAfterMs } from './errors';
+import { ModelRateLimitedError, ModelTimeoutError, retryAfterMs } from './errors';
 import { tokenize } from './local-model';
 import { ModelRoutes } from './model-config';
 import { CompletionRequest, CompletionResult, LanguageModel, ModelInfo, MODEL_TIERS } from './port';
@@ -42,10 +42,36 @@ export interface ModelRouterOptions {
     /** Consecutive retryable failures that open the circuit (default 5). */
     consecutiveFailures?: number;
   };
+  /** How long one call to one model may take before the next model of the chain is tried. */
+  timeouts?: AttemptTimeouts;
   /** Fine-tuning of the rate budgets' windows (tests and the simulation). */
   budget?: Pick<RateBudgetOptions, 'windowMs' | 'fineMs' | 'coarseMs' | 'wakeJitterMs' | 'random' | 'keyPrefix'>;
   logger?: Logger;
 }
+
+/**
+ * Per-attempt time limits. A model that runs past one has its call aborted; the timeout counts as that
+ * model's failure towards its circuit, and the next model of the chain is tried — so a hanging provider
+ * costs each call one short timeout, and after a few of them its circuit opens and it costs nothing.
+ */
+export interface AttemptTimeouts {
+  /** Longest one call to one model may take, streaming included (default 10 s). */
+  attemptMs?: number;
+  /**
+   * Streaming: longest wait for the first text token (default 5 s). Not applied to calls that offer
+   * tools: a model may answer those with a tool call, which streams no text.
+   */
+  firstTokenMs?: number;
+  /**
+   * Time kept free before the call's deadline for the models after this one in the chain (default 2 s):
+   * an attempt that is not the chain's last gets at most the time left less this, so its timeout
+   * still leaves time for a fallback answer.
+   */
+  fallbackReserveMs?: number;
+}
+
+/** The limits a router applies when its options leave them out (the config's defaults are the same). */
+export const DEFAULT_ATTEMPT_TIMEOUTS: Readonly<Required<AttemptTimeouts>> = { attemptMs: 10_000, firstTokenMs: 5_000, fallbackReserveMs: 2_000 };
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -89,6 +115,26 @@ interface Failure {
 
 type Attempt = { ok: true; result: CompletionResult } | { ok: false; failure: Failure };
 
+/** What an attempt needs to know about the call around it. */
+interface AttemptContext {
+  /** The caller's own signal: its abort is not the model's failure. */
+  callerSignal: AbortSignal | undefined;
+  deadline: Deadline;
+  /** Whether a model comes after this one in the chain (then time is kept for it). */
+  fallback: boolean;
+}
+
+/** A call's deadline on the router's clock. */
+interface Deadline {
+  /** The caller's signal, aborted also when the deadline passes. */
+  signal: AbortSignal | undefined;
+  /** Aborted only by the deadline passing. */
+  expired: AbortSignal | undefined;
+  passed(): boolean;
+  error(cause?: unknown): FlotillaError;
+  dispose(): void;
+}
+
 /**
  * The {@link LanguageModel} every agent uses: routes a call by its tier to an ordered chain of models
  * and answers with the first that can, with per-model circuit breakers, shared RPM/TPM budgets,
@@ -97,6 +143,8 @@ type Attempt = { ok: true; result: CompletionResult } | { ok: false; failure: Fa
  * For each model of the chain, in order: a cached answer is returned if there is one; a model whose
  * circuit is open is skipped; the call waits for the model's budget (interactive before batch), or
  * skips the model at once when the budget cannot be had before `deadlineMs`; then the call is made.
+ * Each attempt runs under its own time limits (see {@link AttemptTimeouts}), cut to the time left
+ * before the deadline less a reserve for the models after it.
  * A retryable failure (rate limited, unavailable, timed out) moves on to the next model; when no
  * model is left the call fails RateLimited with the earliest `retryAfterMs` (or DependencyUnavailable
  * when nothing was rate limited).
@@ -111,6 +159,7 @@ export class ModelRouter implements LanguageModel {
   private readonly cacheTtlMs: number;
   private readonly tenantBudget: TenantBudget | undefined;
   private readonly halfOpenAfterMs: number;
+  private readonly timeouts: Readonly<Required<AttemptTimeouts>>;
   private readonly log: Logger | undefined;
 
   constructor(options: ModelRouterOptions) {
@@ -120,6 +169,12 @@ export class ModelRouter implements LanguageModel {
     this.cache = this.cacheTtlMs > 0 ? options.cache : undefined;
     this.tenantBudget = options.tenantBudget;
     this.halfOpenAfterMs = options.breaker?.halfOpenAfterMs ?? 30_000;
+    this.timeouts = { ...DEFAULT_ATTEMPT_TIMEOUTS, ...definedOnly(options.timeouts ?? {}) };
+    for (const [key, ms] of Object.entries(this.timeouts)) {
+      if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && key !== 'fallbackReserveMs')) {
+        throw new FlotillaError(ErrorCode.ConfigInvalid, `timeouts.${key} must be a number of ms > 0, got ${ms}`, { retryable: false });
+      }
+    }
     this.log = options.logger;
     const counters = options.counters ?? new InMemoryCounterStore(this.clock);
     const failures = options.breaker?.consecutiveFailures ?? 5;
@@ -192,10 +247,11 @@ export class ModelRouter implements LanguageModel {
     });
     const failures: Failure[] = [];
     try {
-      for (const name of chain) {
+      for (const [i, name] of chain.entries()) {
         if (request.signal?.aborted) throw new FlotillaError(ErrorCode.Timeout, 'model call aborted by the caller', { retryable: true, cause: request.signal.reason });
         if (deadline.passed()) throw deadline.error();
-        const attempt = await this.attempt(this.entries.get(name)!, { ...request, signal: deadline.signal }, emit, request.signal);
+        const context: AttemptContext = { callerSignal: request.signal, deadline, fallback: i < chain.length - 1 };
+        const attempt = await this.attempt(this.entries.get(name)!, { ...request, signal: deadline.signal }, emit, context);
         if (attempt.ok) return attempt.result;
         const { failure } = attempt;
         failures.push(failure);
@@ -205,7 +261,7 @@ export class ModelRouter implements LanguageModel {
         if (stream.emitted && failure.error) throw failure.error;
         if (request.signal?.aborted) throw failure.error ?? new FlotillaError(ErrorCode.Timeout, 'model call aborted by the caller', { retryable: true });
         if (deadline.passed()) throw deadline.error(failure.error);
-        const next = chain[chain.indexOf(name) + 1];
+        const next = chain[i + 1];
         this.log?.warn(next ? 'model unavailable: falling back' : 'model unavailable: no model left', {
           model: name, reason: failure.reason, purpose: request.purpose, tier: request.tier, ...(next ? { next } : {}),
         });
@@ -217,8 +273,9 @@ export class ModelRouter implements LanguageModel {
   }
 
   private async attempt(
-    entry: Entry, request: CompletionRequest, emit: ((text: string) => Promise<void>) | undefined, callerSignal: AbortSignal | undefined,
+    entry: Entry, request: CompletionRequest, emit: ((text: string) => Promise<void>) | undefined, context: AttemptContext,
   ): Promise<Attempt> {
+    const { callerSignal, deadline, fallback } = context;
     // The local model is not cached: it is deterministic, answers faster than a shared cache could,
     // and `cached` then always means a provider call was saved.
     const key = this.cache && isCacheable(request) && entry.model.info.provider !== 'local' ? cacheKey(entry.name, request) : undefined;
@@ -232,6 +289,12 @@ export class ModelRouter implements LanguageModel {
 
     const skip = this.circuitRefuses(entry);
     if (skip !== undefined) return { ok: false, failure: { model: entry.name, reason: 'circuit open', rateLimited: false, retryAfterMs: skip } };
+    // Time the deadline leaves this model once the next ones' share is kept: none means it is skipped
+    // without a call (and without counting against its circuit: it was never asked).
+    const reserveMs = fallback ? this.timeouts.fallbackReserveMs : 0;
+    if (this.timeLeft(request, reserveMs) <= 0) {
+      return { ok: false, failure: { model: entry.name, reason: `no time left before the deadline (${reserveMs} ms kept for the next model)`, rateLimited: false } };
+    }
 
     let reservation: Reservation | undefined;
     if (entry.budget) {
@@ -240,8 +303,8 @@ export class ModelRouter implements LanguageModel {
         grant = await entry.budget.acquire({
           tokens: estimateTokens(promptChars(request), request.maxTokens),
           lane: request.lane,
-          // Budget granted so late that the call cannot finish by the deadline is no use.
-          deadlineMs: request.deadlineMs === undefined ? undefined : request.deadlineMs - entry.latencyMs,
+          // Budget granted so late that the call cannot finish by the deadline (less the fallback's share) is no use.
+          deadlineMs: request.deadlineMs === undefined ? undefined : request.deadlineMs - reserveMs - entry.latencyMs,
           signal: request.signal,
         });
       } catch (err) {
@@ -260,13 +323,28 @@ export class ModelRouter implements LanguageModel {
 
     let result: CompletionResult;
     const started = this.clock.now();
+    // The limits abort the call inside the circuit's execute, so a timeout counts as this model's failure as a 503 would.
+    const limits = this.attemptLimits(entry.name, request, reserveMs, emit !== undefined && !request.tools?.length);
     try {
       result = await entry.policy.execute(async () => {
+        const signal = request.signal ? AbortSignal.any([request.signal, limits.signal]) : limits.signal;
         try {
-          return await (emit ? entry.model.stream(request, emit) : entry.model.complete(request));
+          const call = emit
+            // A model that ignores its signal may still be sending tokens after the attempt gave up on
+            // it; they must not reach the customer ahead of the next model's answer.
+            ? entry.model.stream({ ...request, signal }, async (text) => {
+              if (signal.aborted) return;
+              limits.started();
+              await emit(text);
+            })
+            : entry.model.complete({ ...request, signal });
+          return await untilAborted(call, signal);
         } catch (err) {
           // The caller giving up says nothing about the model's health: keep it out of the circuit's count.
           if (callerSignal?.aborted) throw new CallerAborted(err);
+          // Say which limit ran out, not what the adapter made of its aborted request.
+          if (limits.signal.aborted) throw limits.signal.reason;
+          if (deadline.expired?.aborted) throw deadline.error(err);
           throw err;
         }
       });
@@ -285,6 +363,8 @@ export class ModelRouter implements LanguageModel {
       if (!error.retryable) throw error;
       const rateLimited = error.code === ErrorCode.RateLimited;
       return { ok: false, failure: { model: entry.name, reason: error.message, rateLimited, retryAfterMs: retryAfterMs(error), error } };
+    } finally {
+      limits.dispose();
     }
 
     const took = this.clock.now() - started;
@@ -342,25 +422,87 @@ export class ModelRouter implements LanguageModel {
   }
 
   /** The call's signal, aborted also when `deadlineMs` passes (on the router's clock). */
-  private deadline(request: CompletionRequest): {
-    signal: AbortSignal | undefined; passed(): boolean; error(cause?: unknown): FlotillaError; dispose(): void;
-  } {
+  private deadline(request: CompletionRequest): Deadline {
     const deadlineMs = request.deadlineMs;
     const error = (cause?: unknown): FlotillaError =>
       new FlotillaError(ErrorCode.Timeout, `model call missed its deadline (${new Date(deadlineMs ?? 0).toISOString()})`, { retryable: true, cause });
-    if (deadlineMs === undefined) return { signal: request.signal, passed: () => false, error, dispose: () => undefined };
+    if (deadlineMs === undefined) return { signal: request.signal, expired: undefined, passed: () => false, error, dispose: () => undefined };
     const timer = new AbortController();
     const disposed = new AbortController();
-    void this.clock.sleep(deadlineMs - this.clock.now(), disposed.signal).then(() => {
-      if (!disposed.signal.aborted) timer.abort(error());
-    });
+    abortAfter(this.clock, deadlineMs - this.clock.now(), disposed.signal, () => timer.abort(error()));
     return {
       signal: request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal,
+      expired: timer.signal,
       passed: () => this.clock.now() >= deadlineMs,
       error,
       dispose: () => disposed.abort(),
     };
   }
+
+  /** ms left before the call's deadline once `reserveMs` is kept (Infinity without a deadline). */
+  private timeLeft(request: CompletionRequest, reserveMs: number): number {
+    return request.deadlineMs === undefined ? Infinity : request.deadlineMs - reserveMs - this.clock.now();
+  }
+
+  /**
+   * One attempt's time limits, on the router's clock: a signal aborted with a {@link ModelTimeoutError}
+   * when the attempt runs past the attempt timeout (cut to the time left before the deadline less
+   * `reserveMs`) or, when `firstToken`, sends no token within the first-token timeout.
+   *
+   * On the clock rather than cockatiel's `timeout` policy, which reads wall time through setTimeout:
+   * the deadline, budgets and the budget simulation run on this clock, and the first-token limit has to
+   * stop at the first token, which a fixed-duration policy cannot express.
+   */
+  private attemptLimits(model: string, request: CompletionRequest, reserveMs: number, firstToken: boolean): {
+    signal: AbortSignal; started(): void; dispose(): void;
+  } {
+    const fired = new AbortController();
+    const disposed = new AbortController();
+    const tokenArrived = new AbortController();
+    const left = this.timeLeft(request, reserveMs);
+    const { attemptMs, firstTokenMs } = this.timeouts;
+    const totalMs = Math.min(attemptMs, left);
+    const why = left < attemptMs
+      ? `the time left before the call's deadline${reserveMs ? `, less ${reserveMs} ms kept for the next model` : ''}`
+      : 'the attempt timeout';
+    abortAfter(this.clock, totalMs, disposed.signal, () => fired.abort(
+      new ModelTimeoutError(`${model} did not answer within ${Math.round(totalMs)} ms (${why})`, model, 'attempt', totalMs),
+    ));
+    if (firstToken && firstTokenMs < totalMs) {
+      abortAfter(this.clock, firstTokenMs, AbortSignal.any([disposed.signal, tokenArrived.signal]), () => fired.abort(
+        new ModelTimeoutError(`${model} sent no first token within ${firstTokenMs} ms (the first-token timeout)`, model, 'first-token', firstTokenMs),
+      ));
+    }
+    return { signal: fired.signal, started: () => tokenArrived.abort(), dispose: () => disposed.abort() };
+  }
+}
+
+/** Calls `fire` after `ms` on `clock`, unless `cancel` aborts first. */
+function abortAfter(clock: Clock, ms: number, cancel: AbortSignal, fire: () => void): void {
+  void clock.sleep(ms, cancel).then(() => {
+    if (!cancel.aborted) fire();
+  });
+}
+
+/**
+ * `work`, or a rejection with the signal's reason as soon as `signal` aborts: a model that ignores its
+ * signal does not hold the call (and the chain) past the limit.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** `value` without its undefined fields, so spreading it over defaults keeps them. */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Carries an error through the circuit breaker without counting it as the model's failure. */

@@ -205,15 +205,23 @@ describe('ModelRouter', () => {
       expect(big.calls).toHaveLength(0);
     });
 
-    it('aborts a call still running at its deadline, without trying another model', async () => {
+    it('aborts a call still running at its deadline when its model is the last of the chain', async () => {
+      const clock = new SimulatedClock();
+      const slow = new ScriptedModel('slow', [{ answer: 'late', tookMs: 20_000 }], clock);
+      const r = router([{ name: 'slow', model: slow }], ['slow'], { clock, timeouts: { attemptMs: 30_000 } });
+      const t0 = clock.now();
+      await expect(clock.run(r.complete(ask({ deadlineMs: t0 + 5_000 })))).rejects.toMatchObject({ code: ErrorCode.Timeout, retryable: true });
+      expect(clock.now() - t0).toBe(5_000);
+    });
+
+    it('stops a slow model early enough for the next one to answer before the deadline', async () => {
       const clock = new SimulatedClock();
       const slow = new ScriptedModel('slow', [{ answer: 'late', tookMs: 20_000 }], clock);
       const local = new ScriptedModel('local', [{ answer: 'local' }]);
-      const r = router([{ name: 'slow', model: slow }, { name: 'local', model: local }], ['slow', 'local'], { clock });
+      const r = router([{ name: 'slow', model: slow }, { name: 'local', model: local }], ['slow', 'local'], { clock, timeouts: { attemptMs: 30_000, fallbackReserveMs: 1_000 } });
       const t0 = clock.now();
-      await expect(clock.run(r.complete(ask({ deadlineMs: t0 + 5_000 })))).rejects.toMatchObject({ code: ErrorCode.Timeout });
-      expect(clock.now() - t0).toBe(5_000);
-      expect(local.calls).toHaveLength(0);
+      expect((await clock.run(r.complete(ask({ deadlineMs: t0 + 5_000 })))).model.model).toBe('local');
+      expect(clock.now() - t0).toBe(4_000);
     });
   });
 

@@ -90,9 +90,14 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
     return task.context.startedAt.slice(0, 10);
   }
 
-  /** Routing fields every call of a task carries: lane, tenant (for its token budget) and deadline. */
+  /**
+   * Routing fields every call of a task carries: lane, tenant (for its token budget) and deadline —
+   * never past the attempt's own, so the router's fallback answers before the step times out.
+   */
   private routed(task: ExecuteStepV1, request: CompletionRequest): CompletionRequest {
-    return { ...request, lane: task.context.lane ?? 'batch', tenantId: task.tenantId, deadlineMs: Date.now() + STEP_DEADLINE_MS, routes: pinnedRoutes(task) };
+    const stepDeadline = task.deadline ? Date.parse(task.deadline) : Infinity;
+    const deadlineMs = Math.min(Date.now() + STEP_DEADLINE_MS, stepDeadline);
+    return { ...request, lane: task.context.lane ?? 'batch', tenantId: task.tenantId, deadlineMs, routes: pinnedRoutes(task) };
   }
 
   private async recall(task: ExecuteStepV1): Promise<ConversationMemory | undefined> {

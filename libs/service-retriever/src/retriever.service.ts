@@ -52,7 +52,11 @@ export class RetrieverService implements OnApplicationBootstrap, BeforeApplicati
 
   async onApplicationBootstrap(): Promise<void> {
     const embedder = this.config.OPENAI_API_KEY && this.config.OPENAI_EMBEDDING_MODEL
-      ? new OpenAiEmbedder({ baseURL: this.config.OPENAI_BASE_URL, apiKey: this.config.OPENAI_API_KEY, model: this.config.OPENAI_EMBEDDING_MODEL, dimension: this.config.OPENAI_EMBEDDING_DIMENSION })
+      // A hanging endpoint fails the request within the attempt timeout (retryable), inside the retrieve step's time.
+      ? new OpenAiEmbedder({
+        baseURL: this.config.OPENAI_BASE_URL, apiKey: this.config.OPENAI_API_KEY, model: this.config.OPENAI_EMBEDDING_MODEL,
+        dimension: this.config.OPENAI_EMBEDDING_DIMENSION, timeoutMs: this.config.LLM_ATTEMPT_TIMEOUT_MS,
+      })
       : undefined;
     this.kb = createKnowledgeBase(this.config, embedder);
     await this.kb.init();
