@@ -9,8 +9,17 @@ import { WORKFLOWS } from './support/kill-case';
  * built-in local model serves the answers meanwhile (the fallback), and after the window the breaker
  * probes, closes, and the provider answers again. No workflow may be lost. The provider is the local
  * OpenAI-compatible test server, with time-windowed failure modes.
+ *
+ * A hang is cut short by the router's per-attempt limits (defaults: LLM_ATTEMPT_TIMEOUT_MS 10 s for a
+ * completion, LLM_FIRST_TOKEN_TIMEOUT_MS 5 s for a stream), counted against the model's circuit, and
+ * answered by the fallback. Before those limits only the planner's 30 s step deadline stopped a hung
+ * call, with no fallback, and the breaker took about a minute to open; now it must open within
+ * HANG_OPENS_WITHIN_MS of the hang starting.
  */
 jest.setTimeout(900_000);
+
+/** Three attempt timeouts at the default LLM_ATTEMPT_TIMEOUT_MS (10 s). */
+const HANG_OPENS_WITHIN_MS = 30_000;
 
 const MODEL = 'gpt-test';
 let provider: OpenAiTestServer;
@@ -78,9 +87,9 @@ describe('LLM provider outage', () => {
     const cycles: { mode: FailureMode; openedAfterMs?: number; recoveredAfterMs?: number; window: [number, number] }[] = [];
     for (const mode of ['rate-limit', 'server-error', 'timeout'] as FailureMode[]) {
       const t0 = Date.now();
-      // A hang fails a call only when its 30 s deadline passes, and calls made after a short window
+      // A hang fails a call only at its attempt timeout (10 s), and calls made after a short window
       // succeed in between (the breaker counts consecutive failures): the timeout window is longer.
-      const windowMs = mode === 'timeout' ? 45_000 : 10_000;
+      const windowMs = mode === 'timeout' ? 30_000 : 10_000;
       windows.open(mode, windowMs);
       const openedAfterMs = await waitBreaker('open', windowMs + 30_000);
       await sleep(Math.max(0, windowMs - (Date.now() - t0)));
@@ -116,11 +125,16 @@ describe('LLM provider outage', () => {
     // What the planner said about it (its recent log): breaker transitions, fallbacks, missed deadlines.
     const plannerLog = sut.logs('planner');
     const said = (re: RegExp): number => (plannerLog.match(re) ?? []).length;
-    const plannerSaid = `planner log (recent): ${said(/model circuit opened/g)} circuit opened, ${said(/model circuit closed/g)} closed, ${said(/falling back/g)} fallbacks, ${said(/missed its deadline/g)} missed deadlines, ${said(/step errored/g)} steps errored`;
+    const plannerSaid = `planner log (recent): ${said(/model circuit opened/g)} circuit opened, ${said(/model circuit closed/g)} closed, ${said(/falling back/g)} fallbacks, `
+      + `${said(/did not answer within|sent no first token within/g)} attempt timeouts, ${said(/missed its deadline/g)} missed deadlines, ${said(/step errored/g)} steps errored`;
     const problems: string[] = [];
     for (const c of cycles) {
       if (c.openedAfterMs === undefined) problems.push(`${c.mode}: the breaker never opened`);
       else if (c.recoveredAfterMs === undefined) problems.push(`${c.mode}: the breaker never closed again`);
+    }
+    const hang = cycles.find((c) => c.mode === 'timeout');
+    if (hang?.openedAfterMs !== undefined && hang.openedAfterMs > HANG_OPENS_WITHIN_MS) {
+      problems.push(`timeout: the breaker took ${(hang.openedAfterMs / 1000).toFixed(1)} s to open a hanging provider's circuit (want <= ${HANG_OPENS_WITHIN_MS / 1000} s)`);
     }
     if (byFallback === 0) problems.push('no workflow was answered by the fallback model');
     if (providerAfterRecovery === 0) problems.push('no workflow accepted after recovery was answered by the provider');
@@ -132,6 +146,7 @@ describe('LLM provider outage', () => {
       case: 'LLM provider 429 / 500 / timeout windows', accepted: t.accepted, completed: t.completed, failed: t.failed, failedReasons: t.failedReasons, lost: t.lost.length,
       duplicated: t.logProblems.filter((p) => /terminal|twice/.test(p)).length,
       notes: [
+        `hang → breaker open in ${hang?.openedAfterMs === undefined ? 'NEVER' : `${(hang.openedAfterMs / 1000).toFixed(1)} s`} (default per-attempt limits: 10 s attempt, 5 s first token)`,
         cycles.map((c) => `${c.mode}: breaker open after ${c.openedAfterMs === undefined ? 'NEVER' : `${(c.openedAfterMs / 1000).toFixed(1)} s`}, closed ${c.recoveredAfterMs === undefined ? 'NEVER' : `${(c.recoveredAfterMs / 1000).toFixed(0)} s`} after the window opened`).join(', '),
         `answers by provider ${byProvider} (${providerAfterRecovery} after recovery), by local fallback ${byFallback}`,
         `provider saw ${windows.served['rate-limit']}×429, ${windows.served['server-error']}×500, ${windows.served.timeout}×hang, ${windows.served.healthy} healthy`,
