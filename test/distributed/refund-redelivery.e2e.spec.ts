@@ -71,6 +71,8 @@ function refundTask(workflowId: string, stepId: string, attempt: number): { task
       pins: { planVersion: 'plan-v1', promptVersion: 'v1' },
       startedAt: new Date().toISOString(),
     },
+    // As the coordinator dispatches it after the user confirmed (the tool agent refuses it otherwise).
+    confirmation: { confirmedBy: 'user-1', confirmedAt: new Date().toISOString() },
   };
   const envelope = { type: 'ExecuteStep', version: 1, id: `cmd_${task.taskId}`, data: task, metadata: { occurredAt: new Date().toISOString(), tenantId: task.tenantId, workflowId } };
   return { task, wire: JSON.stringify(envelope) };
@@ -102,7 +104,7 @@ describe('refund.request under redelivery', () => {
 
     const outputs = results.map((r) => r.data.output!);
     const refundId = deriveId('rf', deriveId('idem', workflowId, stepId)); // the service names a refund after its key
-    expect(outputs[0]).toEqual({ tool: 'refund.request', refundId, orderId: '1002', amount: 25.5, status: 'approved', replayed: false });
+    expect(outputs[0]).toEqual({ tool: 'refund.request', refunded: true, refundId, orderId: '1002', amount: 25.5, status: 'approved', replayed: false });
     expect(outputs[1]).toEqual({ ...outputs[0], replayed: true });
     expect(outputs[2]).toEqual({ ...outputs[0], replayed: true });
   });

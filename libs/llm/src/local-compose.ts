@@ -3,7 +3,7 @@ import { ComposeFacts } from './prompts';
 /*
  * The local model's answer templates. Every order id, date, carrier, tracking number, location and
  * status in an answer is copied from FACTS; anything missing is said to be missing, never filled in.
- * Amounts are never mentioned, so there is none to get wrong.
+ * The only amounts mentioned are a refund's and an order's total, copied from the tool results.
  */
 
 /** What the local model says it can help with, in every fallback reply. */
@@ -13,7 +13,7 @@ const UNAVAILABLE_RETRY = 'Please try again in a few minutes.';
 const MAX_PASSAGE_CHARS = 700;
 
 type Fact = Record<string, unknown>;
-type Kind = 'order' | 'shipment' | 'estimate' | 'passages' | 'orderList';
+type Kind = 'order' | 'shipment' | 'estimate' | 'passages' | 'orderList' | 'refund';
 
 interface Sorted {
   order?: Fact;
@@ -22,6 +22,8 @@ interface Sorted {
   passages?: Fact;
   /** A customer's order list (customer.orders). */
   orderList?: Fact;
+  /** What refund.request did: refunded, refused, or its failure. */
+  refund?: Fact;
   /** Failed steps whose kind could not be told from their id. */
   unknownFailures: number;
 }
@@ -67,7 +69,44 @@ function orderStatus(intent: Fact, facts: Sorted): string {
   return lines.join(' ');
 }
 
+/** Dollars as the shop writes them: "$5.00". */
+const usd = (n: number): string => `$${n.toFixed(2)}`;
+
+/**
+ * The outcome of a refund the customer asked for and confirmed, in the tool's own figures: refunded
+ * (with the refund id), refused (more than the order allows), or not done because the call failed.
+ */
+function refundOutcome(r: Fact, orderId: string | undefined): string {
+  const on = orderId ? ` on order ${orderId}` : '';
+  if (failed(r)) {
+    const code = str(rec(r['error'])?.['code']);
+    if (code === 'NOT_FOUND') return `I found no order${orderId ? ` ${orderId}` : ''}, so nothing was refunded. Please check the order number — it is on your confirmation email.`;
+    return `The refund${on} could not be completed right now. ${UNAVAILABLE_RETRY}`;
+  }
+  const amount = typeof r['amount'] === 'number' ? r['amount'] : undefined;
+  if (r['refunded'] === false) {
+    const refundable = typeof r['refundable'] === 'number' ? r['refundable'] : undefined;
+    const what = amount !== undefined ? `${usd(amount)}${on}` : `that amount${on}`;
+    return refundable !== undefined
+      ? `I could not refund ${what}: at most ${usd(refundable)} can still be refunded on that order. Nothing was refunded.`
+      : `I could not refund ${what}: it is more than the order allows. Nothing was refunded.`;
+  }
+  const id = str(r['refundId']);
+  const status = str(r['status']);
+  return `I refunded ${amount !== undefined ? usd(amount) : 'the amount'}${on}${id ? `, refund id ${id}` : ''}${status ? ` (${status})` : ''}.`;
+}
+
 function refund(intent: Fact, facts: Sorted): string {
+  const orderId = str(intent['orderId']);
+  if (facts.refund) return refundOutcome(facts.refund, str(rec(facts.refund)?.['orderId']) ?? orderId);
+  if (orderId && facts.order?.['found'] === true && intent['amount'] === undefined && !facts.passages) {
+    const total = rec(facts.order['order'])?.['total'];
+    const upTo = typeof total === 'number' ? ` (up to the order total of ${usd(total)})` : '';
+    return `How much should I refund on order ${orderId}? Tell me the amount in dollars${upTo}, and I will ask you to confirm before anything is done.`;
+  }
+  if (!orderId && intent['amount'] === undefined && !facts.passages) {
+    return 'To request a refund, tell me the order number and the amount, and I will ask you to confirm before anything is done.';
+  }
   const known: string[] = [];
   if (str(intent['orderId']) || facts.order || facts.shipment) known.push(...orderLines(facts, { withEstimate: false }));
   const quoted = policy(facts);
@@ -229,11 +268,13 @@ function sortFacts(facts: Record<string, unknown>): Sorted {
 /** Tells a fact's kind by its shape, falling back to its step id for failures and `found: false`. */
 function kindOf(id: string, fact: Fact): Kind | undefined {
   if ('orders' in fact || (fact['found'] === false && 'customerId' in fact)) return 'orderList';
+  if ('refunded' in fact || 'refundId' in fact || fact['tool'] === 'refund.request') return 'refund';
   if ('order' in fact) return 'order';
   if ('shipment' in fact) return 'shipment';
   if ('passages' in fact) return 'passages';
   if ('estimatedDelivery' in fact || 'transitBusinessDays' in fact || 'available' in fact) return 'estimate';
   const name = id.toLowerCase();
+  if (/refund/.test(name)) return 'refund';
   if (/estimate/.test(name)) return 'estimate';
   if (/track|shipment/.test(name)) return 'shipment';
   if (/retriev|search|passage|knowledge|policy|kb/.test(name)) return 'passages';

@@ -39,14 +39,16 @@ const TOPICS: [PolicyTopic, RegExp][] = [
  * 3. "my order/package …" with status words, or without policy words → `order_status`;
  * 4. policy words → `policy_question` with a topic;
  * 5. product words → `product_search`; 6. a greeting → `smalltalk`; 7. `unknown`.
- * A deadline is attached whenever one is stated.
+ * A deadline is attached whenever one is stated; a refund request's dollar amount, when one is stated.
  */
 export function classifyIntent(question: string, today: string | undefined): IntentArguments {
   const q = question.replace(/\s+/g, ' ').trim();
   const orderId = findOrderId(q);
   const deadline = today ? findDeadline(q, today) : undefined;
+  const amount = findAmount(q);
   const withExtras = (base: IntentArguments): IntentArguments => ({
     ...base,
+    ...(base.intent === 'refund_request' && amount !== undefined ? { amount } : {}),
     ...(base.orderId === undefined && orderId !== undefined ? { orderId } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   });
@@ -62,6 +64,14 @@ export function classifyIntent(question: string, today: string | undefined): Int
   if (WORDS.product.test(q)) return withExtras({ intent: 'product_search' });
   if (WORDS.greeting.test(q)) return withExtras({ intent: 'smalltalk' });
   return withExtras({ intent: 'unknown' });
+}
+
+/** A stated dollar amount: "$5", "$12.50", "5 dollars", "12.50 USD". Never an order number. */
+export function findAmount(q: string): number | undefined {
+  const m = /\$\s?(\d{1,7}(?:\.\d{1,2})?)(?![\d.])|\b(\d{1,7}(?:\.\d{1,2})?)\s?(?:dollars?|usd)\b|\busd\s?(\d{1,7}(?:\.\d{1,2})?)(?![\d.])/i.exec(q);
+  const text = m?.[1] ?? m?.[2] ?? m?.[3];
+  const amount = text === undefined ? undefined : Number(text);
+  return amount !== undefined && amount > 0 ? amount : undefined;
 }
 
 function findOrderId(q: string): string | undefined {

@@ -199,6 +199,18 @@ describe('LocalModel', () => {
       expect(text).toMatch(/orders and their delivery, and with questions about returns and warranty/);
     });
 
+    it('reports a confirmed refund in the tool\'s figures: refunded with its id, refused over the limit, or not done', async () => {
+      const order = { found: true, order: { ...intransit['lookup-order'].order, total: 129 } };
+      const intent = { intent: 'refund_request', orderId: '1001', amount: 5 };
+      const done = { tool: 'refund.request', refunded: true, refundId: 'rf_0123abcd', orderId: '1001', amount: 5, status: 'approved', replayed: false };
+      expect(await compose({ intent, facts: { 'lookup-order': order, 'request-refund': done } })).toBe('I refunded $5.00 on order 1001, refund id rf_0123abcd (approved).');
+      const refused = { tool: 'refund.request', refunded: false, orderId: '1001', amount: 500, refusal: 'amount_exceeds_refundable', refundable: 129 };
+      expect(await compose({ intent: { ...intent, amount: 500 }, facts: { 'request-refund': refused } }))
+        .toBe('I could not refund $500.00 on order 1001: at most $129.00 can still be refunded on that order. Nothing was refunded.');
+      expect(await compose({ intent, facts: { 'request-refund': { error: { code: 'NOT_FOUND', message: 'x', retryable: false } } } })).toMatch(/^I found no order 1001, so nothing was refunded/);
+      expect(await compose({ intent: { intent: 'refund_request', orderId: '1001' }, facts: { 'lookup-order': order } })).toMatch(/^How much should I refund on order 1001\? .*up to the order total of \$129\.00/);
+    });
+
     it('answers a refund request honestly: no refund promised, order status and the returns policy quoted', async () => {
       const facts = { 'lookup-order': { found: true, order: { ...intransit['lookup-order'].order, status: 'delivered' } }, retrieve: passages };
       const text = await compose({ intent: { intent: 'refund_request', orderId: '1001' }, facts });

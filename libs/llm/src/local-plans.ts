@@ -7,10 +7,13 @@ import { IntentArguments, PlanStep } from './prompts';
  */
 
 /** The version of these templates, reported with each plan they produce. */
-export const LOCAL_PLAN_VERSION = 'plan-v1';
+export const LOCAL_PLAN_VERSION = 'plan-v2';
 
 /** The tools the templates call. */
-export const LOCAL_PLAN_TOOLS = ['order.lookup', 'shipment.track', 'delivery.estimate', 'product.search', 'customer.orders'] as const;
+export const LOCAL_PLAN_TOOLS = ['order.lookup', 'shipment.track', 'delivery.estimate', 'product.search', 'customer.orders', 'refund.request'] as const;
+
+/** The reason sent with a refund the customer asked for in so many words. */
+export const REFUND_REASON = 'requested by the customer';
 
 const compose = (dependsOn: string[]): PlanStep => ({ id: 'compose', kind: 'compose', input: {}, dependsOn });
 const validate = (): PlanStep => ({ id: 'validate', kind: 'validate', input: { answer: '${steps.compose.output.answer}' }, dependsOn: ['compose'] });
@@ -59,7 +62,20 @@ function template(intent: IntentArguments, today: string): PlanStep[] {
         compose(['search-products']),
         validate(),
       ];
-    case 'refund_request':
+    case 'refund_request': {
+      // The refund itself only with the order and the amount stated: the customer confirms it before
+      // it runs (docs/adr/0012). Without an amount, the order is looked up and the answer asks for one.
+      if (!intent.orderId) return [compose([]), validate()];
+      const orderId = intent.orderId;
+      const lookup: PlanStep = { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId } }, dependsOn: [] };
+      if (intent.amount === undefined) return [lookup, compose(['lookup-order']), validate()];
+      return [
+        lookup,
+        { id: 'request-refund', kind: 'tool', input: { tool: 'refund.request', args: { orderId, amount: intent.amount, reason: REFUND_REASON } }, dependsOn: [] },
+        compose(['lookup-order', 'request-refund']),
+        validate(),
+      ];
+    }
     case 'smalltalk':
     case 'unknown':
       return [compose([]), validate()];

@@ -136,7 +136,13 @@ describe('LocalModel plans', () => {
     ['When will my order arrive?', [compose([]), validate]],
     ['What is your return policy?', [{ id: 'retrieve', kind: 'retrieve', input: { query: '${steps.plan.output.question}', topK: 3 }, dependsOn: [] }, compose(['retrieve']), validate]],
     ['Do you sell waterproof jackets?', [{ id: 'search-products', kind: 'tool', input: { tool: 'product.search', args: { query: '${steps.plan.output.question}' } }, dependsOn: [] }, compose(['search-products']), validate]],
-    ['Refund my order 1001', [compose([]), validate]],
+    ['Refund my order 1001', [{ id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] }, compose(['lookup-order']), validate]],
+    ['Please refund $5 on order 1001', [
+      { id: 'lookup-order', kind: 'tool', input: { tool: 'order.lookup', args: { orderId: '1001' } }, dependsOn: [] },
+      { id: 'request-refund', kind: 'tool', input: { tool: 'refund.request', args: { orderId: '1001', amount: 5, reason: 'requested by the customer' } }, dependsOn: [] },
+      compose(['lookup-order', 'request-refund']), validate,
+    ]],
+    ['I want a refund of $5', [compose([]), validate]],
     ['Hello!', [compose([]), validate]],
     ['What is the meaning of life?', [compose([]), validate]],
   ])('%s', async (question, steps) => {

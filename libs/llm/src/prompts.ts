@@ -5,7 +5,7 @@ import { CompletionRequest, ToolDefinition } from './port';
  * Versioned prompts the planner sends to whichever model is configured. The version is pinned per
  * workflow, so changing a prompt's wording or schema means a new version, not an edit in place.
  */
-export const PROMPT_VERSION = 'v1';
+export const PROMPT_VERSION = 'v2';
 
 /** What a customer can ask about; `unknown` is a real answer, not a failure. */
 export const INTENTS = ['order_status', 'policy_question', 'refund_request', 'product_search', 'smalltalk', 'unknown'] as const;
@@ -22,6 +22,8 @@ export interface IntentArguments {
   /** When the customer needs it by, `YYYY-MM-DD`. */
   deadline?: string;
   topic?: PolicyTopic;
+  /** For refund_request: the amount in USD the customer asks for, when they state one. */
+  amount?: number;
 }
 
 export const RECORD_INTENT_TOOL = 'record_intent';
@@ -44,6 +46,7 @@ const RECORD_INTENT: ToolDefinition = {
       orderId: { type: 'string', pattern: '^[0-9]{1,12}$', description: 'The order number exactly as the customer gave it, digits only. Omit when none is given.' },
       deadline: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'The date the customer needs the order by, as YYYY-MM-DD, resolved against today. Omit when none is given.' },
       topic: { type: 'string', enum: [...POLICY_TOPICS], description: 'For policy_question: what the policy is about.' },
+      amount: { type: 'number', exclusiveMinimum: 0, description: 'For refund_request: the amount in USD the customer asks to be refunded, exactly as stated. Omit when none is given.' },
     },
     required: ['intent'],
     additionalProperties: false,
@@ -92,6 +95,9 @@ export function parseIntentArguments(args: Record<string, unknown>): IntentArgum
   if (typeof deadline === 'string' && ISO_DATE.test(deadline) && !Number.isNaN(Date.parse(`${deadline}T00:00:00Z`))) out.deadline = deadline;
   const topic = args['topic'];
   if (typeof topic === 'string' && (POLICY_TOPICS as readonly string[]).includes(topic)) out.topic = topic as PolicyTopic;
+  const amount = args['amount'];
+  // A refund is never for a guessed or garbled amount: positive, whole cents, or dropped.
+  if (typeof amount === 'number' && Number.isFinite(amount) && amount > 0 && Math.abs(amount * 100 - Math.round(amount * 100)) < 1e-6) out.amount = amount;
   return out;
 }
 
@@ -301,7 +307,10 @@ const PLAN_SYSTEM = (today: string, tools: readonly PlanTool[]): string => [
   '  and exactly one step of kind "validate" with input { "answer": "${steps.compose.output.answer}" } depending on "compose".',
   '- An input may use the output of a step it depends on as "${steps.<id>.output.<path>}"; the customer\'s message is "${steps.plan.output.question}".',
   '- Steps that do not need each other\'s output get no edge between them, so they run in parallel.',
-  '- Call tools with an order number only when the customer gave one. Never call a tool that changes state (such as a refund); the answer can tell the customer how to ask for one.',
+  '- Call tools with an order number only when the customer gave one.',
+  '- A tool marked sideEffect changes state (such as a refund). Plan it only when the customer explicitly asks for exactly that action and gives every '
+    + 'argument it needs (the order number, the amount); never guess one. The customer is shown the call and asked to confirm it before it runs. '
+    + 'Make compose depend on it, so the answer reports what it did. When an argument is missing, plan no such step: the answer asks for it.',
   '- Answers to greetings, thanks and anything the tools cannot help with need no steps but compose and validate.',
   'TOOLS lists every tool available, as JSON:',
   `${TOOLS_OPEN}${JSON.stringify(tools.map((t) => ({ name: t.name, description: t.description, ...(t.sideEffect ? { sideEffect: true } : {}) })), null, 2)}${TOOLS_CLOSE}`,

@@ -3,7 +3,7 @@ import { composeRequest, intentRequest, parseFacts, parseIntentArguments, PROMPT
 
 describe('prompts', () => {
   it('is versioned', () => {
-    expect(PROMPT_VERSION).toBe('v1');
+    expect(PROMPT_VERSION).toBe('v2');
   });
 
   it('intentRequest states today and forces record_intent with an enum of intents', () => {
@@ -52,6 +52,9 @@ describe('prompts', () => {
   it('parseIntentArguments keeps valid fields, drops malformed ones and rejects unknown intents', () => {
     expect(parseIntentArguments({ intent: 'order_status', orderId: '#1001', deadline: '2026-11-22', topic: 'nonsense' }))
       .toEqual({ intent: 'order_status', orderId: '1001', deadline: '2026-11-22' });
+    expect(parseIntentArguments({ intent: 'refund_request', orderId: '1001', amount: 5 })).toEqual({ intent: 'refund_request', orderId: '1001', amount: 5 });
+    expect(parseIntentArguments({ intent: 'refund_request', amount: 5.005 })).toEqual({ intent: 'refund_request' });
+    expect(parseIntentArguments({ intent: 'refund_request', amount: -5 })).toEqual({ intent: 'refund_request' });
     expect(parseIntentArguments({ intent: 'policy_question', orderId: 'abc', deadline: 'Friday', topic: 'returns' }))
       .toEqual({ intent: 'policy_question', topic: 'returns' });
     expect(() => parseIntentArguments({ intent: 'launch_rockets' })).toThrow(expect.objectContaining({ code: ErrorCode.ModelFailed }) as Error);

@@ -7,7 +7,8 @@ import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from '@flotilla/platform';
-import { decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
+import { sideEffectToolNames } from '@flotilla/tools';
+import { confirmToolsPin, decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
 import { eventMessages, followUps } from './dispatch';
 import { WorkflowStore } from './workflow-store';
 
@@ -125,6 +126,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       model: routes.complex[0] ?? 'local',
       modelRoutes: JSON.stringify(routes),
       ...policyPins(this.policy),
+      // Steps calling these wait for the user's confirmation (docs/adr/0012).
+      ...confirmToolsPin(sideEffectToolNames()),
     };
   }
 
@@ -150,9 +153,18 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
 
   private async onCommand(message: WorkflowCommandMessage, raw: IncomingMessage): Promise<void> {
     const now = new Date().toISOString();
-    const command: WorkflowCommand = message.type === 'CancelWorkflow'
-      ? { type: 'CancelWorkflow', data: { cancel: message.data, now } }
-      : { type: 'TimerElapsed', data: { timer: message.data, now } };
+    let command: WorkflowCommand;
+    switch (message.type) {
+      case 'CancelWorkflow':
+        command = { type: 'CancelWorkflow', data: { cancel: message.data, now } };
+        break;
+      case 'ConfirmStep':
+        command = { type: 'ConfirmStep', data: { confirm: message.data, now } };
+        break;
+      case 'WorkflowTimerElapsed':
+        command = { type: 'TimerElapsed', data: { timer: message.data, now } };
+        break;
+    }
     await this.handle(message.data.workflowId, message.id, raw, COORDINATOR_GROUP, command);
   }
 
@@ -203,6 +215,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       }
       case 'TimerElapsed':
       case 'CancelWorkflow':
+      case 'ConfirmStep':
         return state.status === 'none';
     }
   }
@@ -219,5 +232,6 @@ export function stepPolicyFrom(config: FlotillaConfig): StepPolicy {
     timeoutsMs,
     backoff: { baseMs: config.RETRY_BACKOFF_BASE_MS, maxMs: Math.max(config.RETRY_BACKOFF_BASE_MS, config.RETRY_BACKOFF_MAX_MS) },
     deadlineMs: config.WORKFLOW_DEADLINE_MS,
+    confirmationTimeoutMs: config.CONFIRMATION_TIMEOUT_MS,
   };
 }

@@ -33,6 +33,7 @@ export function taskMessage(state: WorkflowState, stepId: string, now = Date.now
       lane: laneOf(state.channel), sessionId: state.sessionId, userId: state.userId,
     },
     deadline: step.timeoutMs ? new Date(dispatchAt + step.timeoutMs).toISOString() : undefined,
+    confirmation: step.confirmation,
   }, { tenantId: state.tenantId, workflowId: state.workflowId }, `cmd_${step.taskId!}`);
 }
 
@@ -67,6 +68,14 @@ export function followUps(events: DomainEvent[], after: WorkflowState, now = Dat
           }, { tenantId: after.tenantId, workflowId: after.workflowId }, `deadline_${after.workflowId}`), dueAt, now));
         }
         break;
+      case 'StepAwaitingConfirmation': {
+        // No answer by then: the workflow ends as expired (a stale timer, after an answer, decides nothing).
+        const dueAt = Date.parse(e.data.expiresAt);
+        out.push(delayed(outgoing(Topics.workflowCommands, Messages.WorkflowTimerElapsed, after.workflowId, {
+          workflowId: after.workflowId, timer: 'confirmation', stepId: e.data.stepId, dueAt: e.data.expiresAt,
+        }, { tenantId: after.tenantId, workflowId: after.workflowId }, `confirm_${after.workflowId}_${e.data.stepId}`), dueAt, now));
+        break;
+      }
       case 'WorkflowCompleted':
       case 'WorkflowFailed':
       case 'WorkflowCancelled':
@@ -85,6 +94,9 @@ export function followUps(events: DomainEvent[], after: WorkflowState, now = Dat
       case 'StepCompleted':
       case 'StepFailed':
       case 'AnswerRevisionRequested':
+      case 'ConfirmationGiven':
+      case 'ConfirmationDeclined':
+      case 'ConfirmationExpired':
         break;
     }
   }

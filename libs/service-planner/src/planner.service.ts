@@ -48,8 +48,9 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
     this.memory = createConversationStore(this.config);
     await this.memory.init();
     const registry = createDefaultTools(this.config.TOOLS_BASE_URL);
-    // Side-effecting tools are not offered to the planner: a refund is asked for, never inferred.
-    this.tools = registry.list().filter((t) => !t.sideEffect).map((t) => ({ name: t.name, description: t.description, argsSchema: t.argsSchema }));
+    // Side-effecting tools are offered marked as such: a step calling one never runs until the user
+    // confirms exactly that call (the coordinator pauses before it; docs/adr/0012).
+    this.tools = registry.list().map((t) => ({ name: t.name, description: t.description, argsSchema: t.argsSchema, sideEffect: t.sideEffect }));
     registry.close();
     log.info('models routed', { status: this.model.status() });
     this.subscription = await startAgentWorker(this.bus, { agent: 'planner', logger: log, execute: (task) => this.execute(task) });

@@ -10,8 +10,9 @@ const log = createLogger({ service: 'tool' });
 
 /**
  * The tool agent: runs `tool` steps through the registry (argument validation, pooled HTTP,
- * retries within the tool's budget). Side-effecting tools get an idempotency key derived from the
- * workflow and step, so a redelivered or retried task never repeats the side effect.
+ * retries within the tool's budget). Side-effecting tools run only for a task carrying the user's
+ * confirmation, with an idempotency key derived from the workflow and step, so a redelivered or
+ * retried task never repeats the side effect.
  */
 @Injectable()
 export class ToolService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -42,6 +43,11 @@ export class ToolService implements OnApplicationBootstrap, BeforeApplicationShu
     const args = task.input['args'];
     if (typeof name !== 'string') throw new FlotillaError(ErrorCode.ValidationFailed, 'tool step input.tool must be a tool name', { retryable: false });
     if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new FlotillaError(ErrorCode.ValidationFailed, 'tool step input.args must be an object', { retryable: false });
+    // A state change happens only with the user's confirmation on the task (docs/adr/0012): whatever
+    // planned or wrote the task, an unconfirmed refund is refused, and retrying cannot change that.
+    if (this.registry.list().some((t) => t.name === name && t.sideEffect) && !task.confirmation) {
+      throw new FlotillaError(ErrorCode.ValidationFailed, `${name} changes state and runs only after the user confirmed it; this task carries no confirmation`, { retryable: false });
+    }
     const output = await this.registry.execute(name, args as Record<string, unknown>, { idempotencyKey: deriveId('idem', task.workflowId, task.stepId) });
     return { output: { tool: name, ...output } };
   }

@@ -31,6 +31,33 @@ function passagesOf(evidence: Record<string, unknown>): string[] {
   return out;
 }
 
+const MONEY_KEY = /amount|total|price|refundable|subtotal|cost/i;
+
+/** Cents of the money figures in the evidence: numbers under money-named keys, and "$x" in any text. */
+function moneyIn(value: unknown, texts: string[]): Set<number> {
+  const out = new Set<number>();
+  const walk = (v: unknown, key: string): void => {
+    if (typeof v === 'number' && MONEY_KEY.test(key)) out.add(Math.round(v * 100));
+    else if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, k);
+  };
+  walk(value, '');
+  for (const t of texts) for (const m of t.matchAll(/\$\s?(\d[\d,]*(?:\.\d{1,2})?)/g)) out.add(Math.round(Number(m[1]!.replace(/,/g, '')) * 100));
+  return out;
+}
+
+/** Refunds the evidence shows as made (a refund.request result with a refund id and `refunded` not false). */
+function refundsIn(value: unknown): number {
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + refundsIn(v), 0);
+  if (typeof value !== 'object' || value === null) return 0;
+  const r = value as Record<string, unknown>;
+  if (typeof r['refundId'] === 'string' && r['refunded'] !== false) return 1;
+  return Object.values(r).reduce((n: number, v) => n + refundsIn(v), 0);
+}
+
+/** "I refunded …", "refund id …", "has been refunded": the answer says a refund was made. */
+const REFUND_CLAIM = /\b(?:I|we) (?:have )?refunded\b|\brefund id\b|\b(?:has|have) been refunded\b|\bwas refunded\b|\brefund (?:was|has been) (?:issued|approved|made)\b/i;
+
 export function checkGrounding(answer: string, evidence: Record<string, unknown>, question: string): GroundingVerdict {
   const strings: string[] = [question];
   collectStrings(evidence, strings);
@@ -44,7 +71,18 @@ export function checkGrounding(answer: string, evidence: Record<string, unknown>
   // Remove citation markers before looking for numbers.
   const text = answer.replace(/\[\d+\]/g, '');
   for (const m of text.matchAll(/\b\d{4}-\d{2}-\d{2}\b/g)) need(m[0], 'date');
-  for (const m of text.matchAll(/\$\s?\d[\d,]*(?:\.\d{2})?/g)) need(m[0].replace(/\s/g, ''), 'amount');
+  // An amount is a figure, however written: "$5.00" in the answer is the refund's `amount: 5`.
+  const money = moneyIn(evidence, strings);
+  for (const m of text.matchAll(/\$\s?\d[\d,]*(?:\.\d{2})?/g)) {
+    checked++;
+    const cents = Math.round(Number(m[0].replace(/[$\s,]/g, '')) * 100);
+    if (!money.has(cents)) reasons.push(`unsupported amount: "${m[0].replace(/\s/g, '')}"`);
+  }
+  // Saying a refund was made needs a tool result that made one: not the question, not a refusal.
+  if (REFUND_CLAIM.test(text.replace(/\bnothing was refunded\b/gi, ''))) {
+    checked++;
+    if (refundsIn(evidence) === 0) reasons.push('unsupported claim that a refund was made: no refund in the tool results');
+  }
   for (const m of text.matchAll(/\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{8,}\b/g)) need(m[0], 'identifier');
   const withoutDates = text.replace(/\b\d{4}-\d{2}-\d{2}\b/g, ' ').replace(/\$\s?\d[\d,]*(?:\.\d{2})?/g, ' ');
   for (const m of withoutDates.matchAll(/\b\d{3,}\b/g)) need(m[0], 'number');

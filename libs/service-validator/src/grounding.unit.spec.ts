@@ -26,6 +26,18 @@ describe('checkGrounding', () => {
     expect(v.reasons.join('\n')).toMatch(reason);
   });
 
+  it('checks a refund against the tool result: its amount as a figure, and that one was made at all', () => {
+    const refunded = { 'request-refund': { tool: 'refund.request', refunded: true, refundId: 'rf_0123abcd', orderId: '1001', amount: 5, status: 'approved' } };
+    const q = 'Please refund $5 on order 1001';
+    expect(checkGrounding('I refunded $5.00 on order 1001, refund id rf_0123abcd (approved).', refunded, q).verdict).toBe('approved');
+    expect(checkGrounding('I refunded $50.00 on order 1001.', refunded, q).reasons.join()).toMatch(/unsupported amount: "\$50.00"/);
+    // The question's "$5" is not a refund: claiming one without a tool result that made it is rejected.
+    expect(checkGrounding('I refunded $5.00 on order 1001.', { 'lookup-order': evidence['lookup-order'] }, q).reasons.join()).toMatch(/no refund in the tool results/);
+    const refused = { 'request-refund': { tool: 'refund.request', refunded: false, orderId: '1001', amount: 500, refundable: 166.99 } };
+    expect(checkGrounding('I could not refund $500.00 on order 1001: at most $166.99 can still be refunded on that order. Nothing was refunded.', refused, q).verdict).toBe('approved');
+    expect(checkGrounding('I refunded $500.00 on order 1001.', refused, q).reasons.join()).toMatch(/no refund in the tool results/);
+  });
+
   it('requires cited sentences to come from the cited passages', () => {
     const kb = { retrieve: { passages: [{ text: 'You can return most items within 30 days of delivery for a full refund. Final-sale items cannot be returned.' }] } };
     expect(checkGrounding('You can return most items within 30 days of delivery for a full refund. [1]', kb, 'returns?').verdict).toBe('approved');

@@ -184,14 +184,31 @@ const refundRequest: ToolDefinition<RefundArgs> = {
   retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 },
   sideEffect: true,
   async execute({ orderId, amount, reason }, { http, signal, idempotencyKey }) {
-    const res = await http.post('/refunds', { orderId, amount, reason }, { signal, headers: { 'Idempotency-Key': idempotencyKey } });
+    let res: HttpResult;
+    try {
+      res = await http.post('/refunds', { orderId, amount, reason }, { signal, headers: { 'Idempotency-Key': idempotencyKey } });
+    } catch (err) {
+      // More than the order allows is the shop's answer, not a failure: the customer is told what can be refunded.
+      const refused = refusalOf(err);
+      if (refused) return { refunded: false, orderId, amount, refusal: 'amount_exceeds_refundable', refundable: refused.refundable, message: refused.message };
+      throw err;
+    }
     if (res.status === 404) {
       throw new FlotillaError(ErrorCode.NotFound, `${ToolNames.RefundRequest}: order ${orderId} not found`, { retryable: false });
     }
     const body = objectBody(res, ToolNames.RefundRequest);
-    return { refundId: body['refundId'], orderId: body['orderId'], amount: body['amount'], status: body['status'], replayed: body['replayed'] === true };
+    return { refunded: true, refundId: body['refundId'], orderId: body['orderId'], amount: body['amount'], status: body['status'], replayed: body['replayed'] === true };
   },
 };
+
+/** The business service's 422 `amount_exceeds_refundable`, read from a connector error's cause. */
+function refusalOf(err: unknown): { refundable: number; message: string } | undefined {
+  const cause = err instanceof FlotillaError ? (err.cause as { status?: unknown; body?: unknown } | undefined) : undefined;
+  if (cause?.status !== 422 || !isRecord(cause.body) || cause.body['error'] !== 'amount_exceeds_refundable') return undefined;
+  const refundable = cause.body['refundable'];
+  if (typeof refundable !== 'number') return undefined;
+  return { refundable, message: typeof cause.body['reason'] === 'string' ? cause.body['reason'] : `amount exceeds the refundable ${refundable.toFixed(2)} USD` };
+}
 
 const productSearch: ToolDefinition<SearchArgs> = {
   name: ToolNames.ProductSearch,
@@ -207,6 +224,14 @@ const productSearch: ToolDefinition<SearchArgs> = {
     return { products };
   },
 };
+
+/**
+ * The names of the default tools that change state: a workflow step calling one waits for the
+ * user's confirmation, and the tool agent runs it only with that confirmation.
+ */
+export function sideEffectToolNames(): string[] {
+  return [orderLookup, customerOrders, shipmentTrack, deliveryEstimate, refundRequest, productSearch].filter((t) => t.sideEffect).map((t) => t.name);
+}
 
 export interface DefaultToolsOptions {
   maxSockets?: number;

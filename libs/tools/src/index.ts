@@ -1,4 +1,4 @@
-export { createDefaultTools, createDefaultToolsFromConfig, ToolNames } from './default-tools';
+export { createDefaultTools, createDefaultToolsFromConfig, sideEffectToolNames, ToolNames } from './default-tools';
 export type { DefaultToolsOptions, ToolName } from './default-tools';
 export { ToolRegistry, backoffDelay } from './registry';
 export type { ExecuteOptions, IntegrationStatus, RetryPolicy, ToolContext, ToolDefinition, ToolDescriptor, ToolRegistryOptions } from './registry';

@@ -184,7 +184,7 @@ describe('default tools over HTTP', () => {
       stub.sequence({ status: 502 }, { status: 201, body: { ...refund, replayed: false } }, { status: 200, body: { ...refund, replayed: true } });
       const args = { orderId: '1002', amount: 20, reason: 'late' };
       const first = await tools.execute(ToolNames.RefundRequest, args, { idempotencyKey: 'refund-key-1' });
-      expect(first).toEqual({ refundId: 'rf_1', orderId: '1002', amount: 20, status: 'approved', replayed: false });
+      expect(first).toEqual({ refunded: true, refundId: 'rf_1', orderId: '1002', amount: 20, status: 'approved', replayed: false });
       expect(await tools.execute(ToolNames.RefundRequest, args, { idempotencyKey: 'refund-key-1' })).toEqual({ ...first, replayed: true });
       expect(stub.seen.map((s) => [s.method, s.path, s.headers['idempotency-key']])).toEqual([
         ['POST', '/refunds', 'refund-key-1'], ['POST', '/refunds', 'refund-key-1'], ['POST', '/refunds', 'refund-key-1'],
@@ -198,13 +198,19 @@ describe('default tools over HTTP', () => {
       expect(stub.seen).toHaveLength(0);
     });
 
-    it('turns an unknown order into NotFound and an excessive amount into a non-retryable failure', async () => {
-      stub.sequence({ status: 404, body: { error: 'order_not_found', orderId: '9999' } }, { status: 422, body: { error: 'amount_exceeds_refundable', reason: 'amount exceeds the refundable 166.99 USD' } });
+    it('turns an unknown order into NotFound and an excessive amount into a refusal the answer can explain', async () => {
+      stub.sequence(
+        { status: 404, body: { error: 'order_not_found', orderId: '9999' } },
+        { status: 422, body: { error: 'amount_exceeds_refundable', orderId: '1001', amount: 500, refundable: 166.99, reason: 'amount exceeds the refundable 166.99 USD' } },
+        { status: 422, body: { error: 'something_else' } },
+      );
       expect(await failure(tools.execute(ToolNames.RefundRequest, { orderId: '9999', amount: 1, reason: 'x' }, key))).toMatchObject({ code: ErrorCode.NotFound, retryable: false });
-      const tooMuch = await failure(tools.execute(ToolNames.RefundRequest, { orderId: '1001', amount: 500, reason: 'x' }, key));
-      expect(tooMuch).toMatchObject({ code: ErrorCode.ToolFailed, retryable: false });
-      expect(tooMuch.message).toContain('amount exceeds the refundable 166.99 USD');
-      expect(stub.seen).toHaveLength(2);
+      expect(await tools.execute(ToolNames.RefundRequest, { orderId: '1001', amount: 500, reason: 'x' }, key)).toEqual({
+        refunded: false, orderId: '1001', amount: 500, refusal: 'amount_exceeds_refundable', refundable: 166.99, message: 'amount exceeds the refundable 166.99 USD',
+      });
+      // Any other 422 is still a failure nobody can retry.
+      expect(await failure(tools.execute(ToolNames.RefundRequest, { orderId: '1001', amount: 5, reason: 'x' }, key))).toMatchObject({ code: ErrorCode.ToolFailed, retryable: false });
+      expect(stub.seen).toHaveLength(3);
     });
   });
 

@@ -353,6 +353,8 @@ export function publishRefundTasks(sut: SystemUnderTest, n: number, prefix: stri
     const data = {
       ...template.data, workflowId, stepId: 'request-refund', taskId, attempt: 1, kind: 'tool',
       input: { tool: 'refund.request', args: { orderId, amount: 0.01, reason: `fault suite ${prefix} #${i}` } },
+      // As the coordinator dispatches it once the user confirmed: the tool agent refuses a side effect without one.
+      confirmation: { confirmedBy: 'fault-suite', confirmedAt: new Date().toISOString() },
       context: { ...(template.data['context'] as Record<string, unknown>), question: `Please refund $0.01 on order ${orderId}.`, startedAt: new Date().toISOString() },
     };
     const msg = { ...template, id: `cmd_${taskId}`, data, metadata: { ...(template.metadata ?? {}), workflowId, occurredAt: new Date().toISOString() } };
