@@ -14,3 +14,19 @@ export async function ignoreDuplicate(write: Promise<unknown>): Promise<void> {
     if (!isDuplicateKey(err)) throw err;
   }
 }
+
+/**
+ * The bulk form of `ignoreDuplicate`, for an unordered bulk write of idempotent inserts/upserts:
+ * every other operation was still applied (ordered: false), and an error whose write errors are all
+ * E11000 means the documents they wanted are there. Any other write error fails the whole call
+ * (retrying the batch is safe: what landed is skipped the second time).
+ */
+export async function ignoreDuplicates(write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
+    const errors = Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [err] : [writeErrors];
+    if (errors.length === 0 || !errors.every(isDuplicateKey)) throw err;
+  }
+}

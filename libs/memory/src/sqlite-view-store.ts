@@ -21,8 +21,16 @@ export class SqliteWorkflowViewStore implements WorkflowViewStore {
   }
 
   async appendEvent(e: StoredEvent): Promise<void> {
-    this.db.prepare(`INSERT OR IGNORE INTO view_workflow_events (workflow_id, sequence, tenant_id, type, version, id, data, occurred_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(e.workflowId, e.sequence, e.tenantId, e.type, e.version, e.id, JSON.stringify(e.data), e.occurredAt);
+    await this.appendEvents([e]);
+  }
+
+  /** One transaction for the batch: one fsync instead of one per event, and all of it or none. */
+  async appendEvents(events: readonly StoredEvent[]): Promise<void> {
+    const insert = this.db.prepare(`INSERT OR IGNORE INTO view_workflow_events (workflow_id, sequence, tenant_id, type, version, id, data, occurred_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.db.transaction(() => {
+      for (const e of events) insert.run(e.workflowId, e.sequence, e.tenantId, e.type, e.version, e.id, JSON.stringify(e.data), e.occurredAt);
+    })();
   }
 
   async recordAccepted(a: { workflowId: string; tenantId: string; requestId: string; question: string; acceptedAt: string }): Promise<void> {
@@ -43,8 +51,14 @@ export class SqliteWorkflowViewStore implements WorkflowViewStore {
   }
 
   async appendStreamToken(t: StoredStreamToken): Promise<void> {
-    this.db.prepare(`INSERT OR IGNORE INTO view_stream_tokens (workflow_id, task_id, seq, tenant_id, text, occurred_at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(t.workflowId, t.taskId, t.seq, t.tenantId, t.text, t.occurredAt);
+    await this.appendStreamTokens([t]);
+  }
+
+  async appendStreamTokens(tokens: readonly StoredStreamToken[]): Promise<void> {
+    const insert = this.db.prepare(`INSERT OR IGNORE INTO view_stream_tokens (workflow_id, task_id, seq, tenant_id, text, occurred_at) VALUES (?, ?, ?, ?, ?, ?)`);
+    this.db.transaction(() => {
+      for (const t of tokens) insert.run(t.workflowId, t.taskId, t.seq, t.tenantId, t.text, t.occurredAt);
+    })();
   }
 
   async loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]> {

@@ -36,6 +36,12 @@ export interface StoredStreamToken {
 export interface WorkflowViewStore {
   init(): Promise<void>;
   appendEvent(event: StoredEvent): Promise<void>;
+  /**
+   * Appends many events in one write (a projector's batch): each is idempotent by (workflowId,
+   * sequence) exactly as `appendEvent` — a copy already stored stays, the first copy wins — so a
+   * redelivered or overlapping batch writes nothing twice. Resolves once every event is stored.
+   */
+  appendEvents(events: readonly StoredEvent[]): Promise<void>;
   recordAccepted(accepted: { workflowId: string; tenantId: string; requestId: string; question: string; acceptedAt: string }): Promise<void>;
   /** The events of a workflow in order, or null when it is unknown to this tenant. */
   load(workflowId: string, tenantId: string): Promise<{ accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] } | null>;
@@ -44,6 +50,8 @@ export interface WorkflowViewStore {
    * a redelivered token never changes what a reconnecting client is sent.
    */
   appendStreamToken(token: StoredStreamToken): Promise<void>;
+  /** Keeps many tokens in one write, each idempotent as `appendStreamToken`. */
+  appendStreamTokens(tokens: readonly StoredStreamToken[]): Promise<void>;
   /** The stored tokens of a workflow (every compose attempt), or none when it is unknown to this tenant. */
   loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]>;
   /** Deletes the tokens streamed before `olderThan` (the retention sweep); returns how many. */

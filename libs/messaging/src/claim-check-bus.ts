@@ -1,6 +1,6 @@
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { DeadLetterRecordedV1, Headers, Topics } from '@flotilla/contracts';
-import { IncomingMessage, MessageBus, OffsetCommit, offsetAfter, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import { deliveryOf, IncomingMessage, MessageBus, OffsetCommit, offsetAfter, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 import { deadLetter } from './typed';
 
 /** The header of a message whose value travels by reference: the payload's id in the payload store. */
@@ -71,7 +71,21 @@ export class ClaimCheckBus implements MessageBus {
   }
 
   subscribe(options: SubscribeOptions): Promise<Subscription> {
-    return this.inner.subscribe({ ...options, handler: (raw) => this.deliver(raw, options) });
+    const delivery = deliveryOf(options);
+    if (delivery.kind === 'each') return this.inner.subscribe({ ...options, handler: async (raw) => {
+      const resolved = await this.resolve(raw, options, !(options.autoCommit ?? true));
+      if (resolved) await delivery.handler(resolved);
+    } });
+    // A batch keeps its order; unresolvable references are dead-lettered and left out of it.
+    return this.inner.subscribe({ ...options, batchHandler: async (raws) => {
+      const resolved: IncomingMessage[] = [];
+      for (const raw of raws) {
+        // Never commit with the record here: the batch's earlier messages are not handled yet.
+        const message = await this.resolve(raw, options, false);
+        if (message) resolved.push(message);
+      }
+      if (resolved.length) await delivery.handler(resolved);
+    } });
   }
 
   endOffsets(topic: string): Promise<Map<number, bigint>> {
@@ -148,9 +162,13 @@ export class ClaimCheckBus implements MessageBus {
     return this.options.store.get(id).catch(() => undefined);
   }
 
-  private async deliver(raw: IncomingMessage, options: SubscribeOptions): Promise<void> {
+  /**
+   * The message with its payload restored, or `undefined` once an unresolvable one is dead-lettered
+   * — with its offset committed atomically when `commitWithRecord` (an exactly-once consumer).
+   */
+  private async resolve(raw: IncomingMessage, options: SubscribeOptions, commitWithRecord: boolean): Promise<IncomingMessage | undefined> {
     const id = raw.headers[CLAIM_CHECK_HEADER];
-    if (id === undefined) return options.handler(raw);
+    if (id === undefined) return raw;
     let bytes: Buffer | undefined;
     try {
       bytes = await this.options.store.get(id);
@@ -162,12 +180,12 @@ export class ClaimCheckBus implements MessageBus {
       const reason = `claim check ${id} is not in the payload store (purged after its TTL, never stored, or damaged); the message's payload is lost`;
       log.warn('unresolvable claim check dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, groupId: options.groupId, claimCheck: id });
       const record = deadLetter(raw, options.groupId, new FlotillaError(ErrorCode.InvalidMessage, reason, { retryable: false }), 1);
-      if (options.autoCommit ?? true) await this.publish([record]);
-      else await this.publishAndCommit([record], [offsetAfter(options.groupId, raw)]);
-      return;
+      if (commitWithRecord) await this.publishAndCommit([record], [offsetAfter(options.groupId, raw)]);
+      else await this.publish([record]);
+      return undefined;
     }
     const { [CLAIM_CHECK_HEADER]: _claim, ...headers } = raw.headers;
-    return options.handler({ ...raw, value: bytes, headers });
+    return { ...raw, value: bytes, headers };
   }
 }
 

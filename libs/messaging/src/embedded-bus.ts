@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { EmbeddedDb, openEmbeddedDb } from '@flotilla/embedded-db';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
-import { DeferDelivery, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import { DeferDelivery, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 import { partitionFor } from './partitioner';
 
 interface Row {
@@ -110,7 +110,9 @@ export class EmbeddedMessageBus implements MessageBus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    const select = this.db.prepare('SELECT offset, key, value, headers, ts FROM log_messages WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT 200');
+    const delivery = deliveryOf(options);
+    // A batch consumer reads up to its batch size at once; a message-at-a-time one reads 200 ahead.
+    const select = this.db.prepare(`SELECT offset, key, value, headers, ts FROM log_messages WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ${delivery.kind === 'batch' ? delivery.maxBatchSize : 200}`);
     const getCommitted = this.db.prepare('SELECT offset FROM log_offsets WHERE grp = ? AND topic = ? AND partition = ?');
     const commit = this.db.prepare('INSERT INTO log_offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset');
     let stopping = false;
@@ -126,6 +128,15 @@ export class EmbeddedMessageBus implements MessageBus {
       const timer = setTimeout(wake, Math.max(1, ms));
       wakers.add(wake);
     });
+
+    /** After a failed delivery nothing is committed: wait, then fetch the same message(s) again. */
+    const backOff = async (err: unknown, topic: string, partition: number, offset: number): Promise<void> => {
+      // Only this partition waits (each has its own loop); stop() cuts the wait short.
+      if (err instanceof DeferDelivery) return pauseFor(err.ms);
+      // Like a Kafka consumer that fails a message: do not commit, back off, and fetch it again.
+      log.error('handler failed; message will be redelivered', { groupId: options.groupId, topic, partition, offset, err });
+      return pauseFor(500);
+    };
 
     const runPartition = async (topic: string, partition: number): Promise<void> => {
       const tp = `${topic}/${partition}`;
@@ -149,23 +160,29 @@ export class EmbeddedMessageBus implements MessageBus {
           });
           continue;
         }
+        const toMessage = (row: Row): IncomingMessage => ({
+          topic, partition, offset: String(row.offset), key: row.key, value: row.value,
+          headers: JSON.parse(row.headers) as Record<string, string>, timestamp: String(row.ts),
+        });
+        if (delivery.kind === 'batch') {
+          if (stopping) return;
+          try {
+            await delivery.handler(rows.map(toMessage));
+          } catch (err) {
+            await backOff(err, topic, partition, rows[0]!.offset);
+            continue;
+          }
+          // One commit for the whole batch, and only once all of it was handled.
+          position = rows[rows.length - 1]!.offset + 1;
+          if (autoCommit) commit.run(options.groupId, topic, partition, position);
+          continue;
+        }
         for (const row of rows) {
           if (stopping) return;
-          const message: IncomingMessage = {
-            topic, partition, offset: String(row.offset), key: row.key, value: row.value,
-            headers: JSON.parse(row.headers) as Record<string, string>, timestamp: String(row.ts),
-          };
           try {
-            await options.handler(message);
+            await delivery.handler(toMessage(row));
           } catch (err) {
-            if (err instanceof DeferDelivery) {
-              // Only this partition waits (each has its own loop); stop() cuts the wait short.
-              await pauseFor(err.ms);
-              break;
-            }
-            // Like a Kafka consumer that fails a message: do not commit, back off, and fetch it again.
-            log.error('handler failed; message will be redelivered', { groupId: options.groupId, topic, partition, offset: row.offset, err });
-            await pauseFor(500);
+            await backOff(err, topic, partition, row.offset);
             break;
           }
           position = row.offset + 1;

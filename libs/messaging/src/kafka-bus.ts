@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
-import { Admin, Consumer, Kafka, KafkaConfig, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
+import { Admin, Consumer, Kafka, KafkaConfig, KafkaMessage, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
-import { DeferDelivery, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import { DeferDelivery, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -258,6 +258,7 @@ export class KafkaMessageBus implements MessageBus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const delivery = deliveryOf(options);
     const consumer = this.kafka.consumer({
       groupId: this.ns + options.groupId,
       allowAutoTopicCreation: false,
@@ -281,23 +282,29 @@ export class KafkaMessageBus implements MessageBus {
       autoCommitInterval: 500,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 3,
-      // Message by message, like eachMessage, but a deferred message can pause its partition without
-      // being resolved: the fetch position stays on it, so it is fetched again after the pause.
+      // Message by message (or slice by slice for a batch consumer), like eachMessage, but a deferred
+      // message can pause its partition without being resolved: the fetch position stays on it, so it
+      // is fetched again after the pause.
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
-        for (const message of batch.messages) {
+        const toIncoming = (message: KafkaMessage): IncomingMessage => ({
+          topic: batch.topic.slice(this.ns.length),
+          partition: batch.partition,
+          offset: message.offset,
+          key: message.key ? message.key.toString() : null,
+          value: message.value,
+          headers: toHeaders(message.headers),
+          timestamp: message.timestamp,
+        });
+        // A batch consumer gets the fetched batch in slices of at most maxBatchSize; otherwise a
+        // slice is one message. Each slice is resolved (and so committable) only once handled.
+        const size = delivery.kind === 'batch' ? delivery.maxBatchSize : 1;
+        for (let i = 0; i < batch.messages.length; i += size) {
           if (!isRunning() || isStale()) return;
-          const incoming: IncomingMessage = {
-            topic: batch.topic.slice(this.ns.length),
-            partition: batch.partition,
-            offset: message.offset,
-            key: message.key ? message.key.toString() : null,
-            value: message.value,
-            headers: toHeaders(message.headers),
-            timestamp: message.timestamp,
-          };
+          const slice = batch.messages.slice(i, i + size);
           try {
-            // A throw here leaves the offset unresolved: kafkajs backs off and redelivers it.
-            await options.handler(incoming);
+            // A throw here leaves the offsets unresolved: kafkajs backs off and redelivers them.
+            if (delivery.kind === 'batch') await delivery.handler(slice.map(toIncoming));
+            else await delivery.handler(toIncoming(slice[0]!));
           } catch (err) {
             if (!(err instanceof DeferDelivery)) throw err;
             const resume = pause();
@@ -308,7 +315,7 @@ export class KafkaMessageBus implements MessageBus {
             resumeTimers.add(timer);
             return;
           }
-          resolveOffset(message.offset);
+          resolveOffset(slice[slice.length - 1]!.offset);
           await heartbeat();
           if (autoCommit) await commitOffsetsIfNecessary();
         }

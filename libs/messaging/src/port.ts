@@ -1,3 +1,5 @@
+import { ErrorCode, FlotillaError } from '@flotilla/common';
+
 /**
  * The messaging port: everything a service needs from a log-based broker and nothing more.
  * Delivery is at-least-once: an offset is committed only after its handler resolved, so a crash
@@ -62,7 +64,17 @@ export interface SubscribeOptions {
    * overriding `fromBeginning` there — e.g. just after a snapshot.
    */
   startAt?: Record<string, Record<number, string>>;
-  handler: (message: IncomingMessage) => Promise<void>;
+  /** Handles one message at a time. Exactly one of `handler` and `batchHandler` is given. */
+  handler?: (message: IncomingMessage) => Promise<void>;
+  /**
+   * Handles consecutive messages of ONE partition at once, in offset order (at most `maxBatchSize`).
+   * The batch's offsets are committed only after it resolved; a throw redelivers the whole batch
+   * (a `DeferDelivery` pauses the partition first), so the handler must be idempotent over a
+   * replayed batch. For consumers whose cost is per write, not per message (read-model projectors).
+   */
+  batchHandler?: (messages: IncomingMessage[]) => Promise<void>;
+  /** The most messages one `batchHandler` call gets (default 500). */
+  maxBatchSize?: number;
   /** How many partitions are handled at once; order is kept within a partition. */
   partitionsConcurrently?: number;
   /**
@@ -71,6 +83,25 @@ export interface SubscribeOptions {
    * with what it publishes (exactly-once consume → produce).
    */
   autoCommit?: boolean;
+}
+
+/** The default of `SubscribeOptions.maxBatchSize`. */
+export const DEFAULT_MAX_BATCH_SIZE = 500;
+
+/**
+ * How a subscription delivers: one message at a time, or in batches. Adapters call this once in
+ * `subscribe`; naming neither handler, or both, is a programming error no retry fixes.
+ */
+export function deliveryOf(options: SubscribeOptions):
+  | { kind: 'each'; handler: (message: IncomingMessage) => Promise<void> }
+  | { kind: 'batch'; handler: (messages: IncomingMessage[]) => Promise<void>; maxBatchSize: number } {
+  if (options.handler && !options.batchHandler) return { kind: 'each', handler: options.handler };
+  if (options.batchHandler && !options.handler) {
+    const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new FlotillaError(ErrorCode.ConfigInvalid, `maxBatchSize must be a positive integer, got ${maxBatchSize}`, { retryable: false });
+    return { kind: 'batch', handler: options.batchHandler, maxBatchSize };
+  }
+  throw new FlotillaError(ErrorCode.ConfigInvalid, `subscription ${options.groupId} must give exactly one of handler and batchHandler`, { retryable: false });
 }
 
 export interface Subscription {

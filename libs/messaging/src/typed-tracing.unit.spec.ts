@@ -65,6 +65,8 @@ describe('consume()', () => {
     }));
     await withSpan('chat ask', {}, () => bus.publish([outgoing(Topics.intake, Messages.SubmitRequest, 'r-1', request('r-1'), { tenantId: 'acme', workflowId: 'wf_1' })]), { kind: 'server' });
     await waitFor(() => forwarded.length === 1, 10_000, 'the forwarded message');
+    // svc-b can handle the forwarded message before svc-a's span has ended (it ends once svc-a's handler has returned).
+    await waitFor(async () => (await recording.spans()).some((s) => s.name === `process ${Topics.intake.name}`), 10_000, 'svc-a\'s span ended');
 
     const spans = await recording.spans();
     const root = spans.find((s) => s.name === 'chat ask')!;

@@ -121,6 +121,41 @@ function traceparentInValue(raw: IncomingMessage): string | undefined {
   }
 }
 
+/** Decodes a message for its topic; a decoder that throws marks the message poison, never stalls. */
+function decodeAtEdge(topic: AnyTopic, raw: IncomingMessage): ReturnType<typeof decode> {
+  try {
+    return decode(topic, raw.value);
+  } catch (err) {
+    return { ok: false, error: new FlotillaError(ErrorCode.InvalidMessage, `message could not be decoded: ${(err as Error).message}`, { retryable: false }) };
+  }
+}
+
+/**
+ * Runs `work` until it succeeds, fails with a non-retryable error, or has failed `maxAttempts`
+ * times; returns `undefined` on success, else the last error and how many attempts were made.
+ * `DeferDelivery` is passed through to the adapter.
+ */
+async function withAttempts(
+  work: () => Promise<void>,
+  maxAttempts: number,
+  onFailure: (attempt: number, error: FlotillaError, last: boolean) => void,
+): Promise<{ error: FlotillaError; attempts: number } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await work();
+      return undefined;
+    } catch (err) {
+      if (err instanceof DeferDelivery) throw err;
+      const error = FlotillaError.from(err);
+      const last = !error.retryable || attempt >= maxAttempts;
+      onFailure(attempt, error, last);
+      if (last) return { error, attempts: attempt };
+      // Bounded in-place backoff (100 ms, 400 ms, ...); delay topics replace this for long retries.
+      await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
+    }
+  }
+}
+
 /**
  * Consumes topics with validation at the edge and a dead-letter path: an invalid message, or one
  * whose handler fails with a non-retryable error or runs out of attempts, becomes a dead-letter
@@ -138,13 +173,7 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
   const handler = async (raw: IncomingMessage, span: SpanHandle): Promise<void> => {
     const bound = byTopic.get(raw.topic);
     if (!bound) throw new Error(`no handler for topic ${raw.topic}`);
-    let decoded: ReturnType<typeof decode>;
-    try {
-      decoded = decode(bound.topic, raw.value);
-    } catch (err) {
-      // The decoder must not throw, but if it ever does the message is poison, not a reason to stall.
-      decoded = { ok: false, error: new FlotillaError(ErrorCode.InvalidMessage, `message could not be decoded: ${(err as Error).message}`, { retryable: false }) };
-    }
+    const decoded = decodeAtEdge(bound.topic, raw);
     if (!decoded.ok) {
       logger.warn('invalid message dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: decoded.error.message });
       span.setAttribute('flotilla.outcome', 'dead-lettered');
@@ -152,26 +181,13 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
       await publishDeadLetter(raw, deadLetter(raw, options.groupId, decoded.error, 1));
       return;
     }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await bound.handle(decoded.message, raw);
-        return;
-      } catch (err) {
-        if (err instanceof DeferDelivery) throw err;
-        const error = FlotillaError.from(err);
-        const last = !error.retryable || attempt >= maxAttempts;
-        logger.error(last ? 'handler failed; dead-lettering' : 'handler failed; retrying', {
-          topic: raw.topic, partition: raw.partition, offset: raw.offset, attempt, code: error.code, err: error,
-        });
-        if (last) {
-          span.setAttribute('flotilla.outcome', 'dead-lettered');
-          span.setAttribute('flotilla.attempts', attempt);
-          await publishDeadLetter(raw, deadLetter(raw, options.groupId, error, attempt));
-          return;
-        }
-        // Bounded in-place backoff (100 ms, 400 ms, ...); delay topics replace this for long retries.
-        await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
-      }
+    const failed = await withAttempts(() => bound.handle(decoded.message, raw), maxAttempts, (attempt, error, last) => logger.error(last ? 'handler failed; dead-lettering' : 'handler failed; retrying', {
+      topic: raw.topic, partition: raw.partition, offset: raw.offset, attempt, code: error.code, err: error,
+    }));
+    if (failed) {
+      span.setAttribute('flotilla.outcome', 'dead-lettered');
+      span.setAttribute('flotilla.attempts', failed.attempts);
+      await publishDeadLetter(raw, deadLetter(raw, options.groupId, failed.error, failed.attempts));
     }
   };
   // Each message is handled in a CONSUMER span whose parent is the producer's traceparent (header,
@@ -196,5 +212,112 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     partitionsConcurrently: options.partitionsConcurrently,
     autoCommit,
     handler: traced,
+  });
+}
+
+/** A valid, current-version message of a batch, with the raw message it came from. */
+export interface BatchItem<TMessage = Envelope> {
+  message: TMessage;
+  raw: IncomingMessage;
+}
+
+/** A batch handler bound to one topic; it receives only valid, current-version messages, in log order. */
+export interface BatchTopicHandler {
+  topic: AnyTopic;
+  handleBatch(items: BatchItem[]): Promise<void>;
+}
+
+/**
+ * Binds a typed batch handler to a topic. The handler gets consecutive messages of one partition
+ * and must be idempotent: a batch is redelivered whole after a crash, and replayed item by item to
+ * single out a message it cannot take (see `consumeBatches`).
+ */
+export function onBatch<TDefs extends readonly MessageDef<string, object>[]>(
+  topic: TopicDef<TDefs>,
+  handleBatch: (items: BatchItem<MessageOf<TDefs[number]>>[]) => Promise<void>,
+): BatchTopicHandler {
+  return { topic: topic as unknown as AnyTopic, handleBatch: handleBatch as unknown as BatchTopicHandler['handleBatch'] };
+}
+
+export interface ConsumeBatchesOptions {
+  groupId: string;
+  handlers: BatchTopicHandler[];
+  fromBeginning?: boolean;
+  startAt?: SubscribeOptions['startAt'];
+  partitionsConcurrently?: number;
+  /** The most messages one batch holds (default 500). */
+  maxBatchSize?: number;
+  /** Attempts for retryable failures, of the whole batch and then of each message, before dead-lettering. */
+  maxAttempts?: number;
+  logger?: Logger;
+}
+
+/**
+ * `consume` for handlers whose cost is per write rather than per message (read-model projectors):
+ * each call gets up to `maxBatchSize` consecutive messages of one partition, and the adapter commits
+ * their offsets only after the call resolved (at-least-once; the handler is idempotent).
+ *
+ * Poison never blocks a batch. Invalid messages are dead-lettered with their reason and left out.
+ * If the handler fails the batch for good (a non-retryable error, or `maxAttempts` retryable ones),
+ * the batch is replayed one message at a time, in log order — so order per key holds — and each
+ * message then succeeds or is dead-lettered exactly as `consume` would, and the rest go on. Only a
+ * failure to write a dead-letter record reaches the adapter, which redelivers the batch.
+ */
+export async function consumeBatches(bus: MessageBus, options: ConsumeBatchesOptions): Promise<Subscription> {
+  const logger = options.logger ?? createLogger({ component: 'batch-consumer', groupId: options.groupId });
+  const byTopic = new Map(options.handlers.map((h) => [h.topic.name, h]));
+  const maxAttempts = options.maxAttempts ?? 3;
+  const system = bus.kind === 'kafka' ? 'kafka' : 'flotilla-embedded';
+
+  const handleBatch = async (raws: IncomingMessage[], span: SpanHandle): Promise<void> => {
+    const first = raws[0]!;
+    const bound = byTopic.get(first.topic);
+    if (!bound) throw new Error(`no handler for topic ${first.topic}`);
+    const items: BatchItem[] = [];
+    const deadLetters: OutgoingMessage[] = [];
+    for (const raw of raws) {
+      const decoded = decodeAtEdge(bound.topic, raw);
+      if (decoded.ok) {
+        items.push({ message: decoded.message, raw });
+        continue;
+      }
+      logger.warn('invalid message dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, reason: decoded.error.message });
+      deadLetters.push(deadLetter(raw, options.groupId, decoded.error, 1));
+    }
+    const batchFailed = items.length === 0 ? undefined : await withAttempts(() => bound.handleBatch(items), maxAttempts, (attempt, error, last) => logger.error(
+      last ? 'batch handler failed; replaying the batch one message at a time' : 'batch handler failed; retrying the batch',
+      { topic: first.topic, partition: first.partition, fromOffset: first.offset, messages: items.length, attempt, code: error.code, err: error },
+    ));
+    if (batchFailed) {
+      for (const item of items) {
+        const { raw } = item;
+        const failed = await withAttempts(() => bound.handleBatch([item]), maxAttempts, (attempt, error, last) => logger.error(last ? 'handler failed; dead-lettering' : 'handler failed; retrying', {
+          topic: raw.topic, partition: raw.partition, offset: raw.offset, attempt, code: error.code, err: error,
+        }));
+        if (failed) deadLetters.push(deadLetter(raw, options.groupId, failed.error, failed.attempts));
+      }
+    }
+    span.setAttribute('flotilla.dead_lettered', deadLetters.length);
+    // Before the adapter commits the batch: a crash here redelivers it, and the records' ids (source
+    // topic/partition/offset) make the second copy of a record the same record.
+    if (deadLetters.length) await bus.publish(deadLetters);
+  };
+
+  return bus.subscribe({
+    groupId: options.groupId,
+    topics: [...byTopic.keys()],
+    fromBeginning: options.fromBeginning ?? true,
+    startAt: options.startAt,
+    partitionsConcurrently: options.partitionsConcurrently,
+    maxBatchSize: options.maxBatchSize,
+    // One CONSUMER span per batch, a new trace: a batch mixes messages of many traces.
+    batchHandler: (raws) => withRemoteParent(undefined, () => withSpan(`process ${raws[0]!.topic}`, {
+      'messaging.system': system,
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': raws[0]!.topic,
+      'messaging.destination.partition.id': String(raws[0]!.partition),
+      'messaging.batch.message_count': raws.length,
+      'messaging.consumer.group.name': options.groupId,
+    }, (span) => handleBatch(raws, span), { kind: 'consumer', expected: (err) => err instanceof DeferDelivery })),
   });
 }

@@ -8,6 +8,7 @@ import { Admission } from './admission';
 import { ChatServer } from './chat.server';
 import { LiveUpdates } from './live-updates';
 import { WorkflowProjector } from './projector';
+import { ProjectionLag } from './projection-lag';
 import { Submissions } from './submissions';
 import { CONVERSATIONS, VIEW_STORE } from './tokens';
 import { UsageController, WorkflowsController } from './workflows.controller';
@@ -94,6 +95,7 @@ import { Backpressure, BatchBackpressureGuard, LanesController } from './backpre
     Submissions,
     LiveUpdates,
     WorkflowProjector,
+    ProjectionLag,
     ChatServer,
   ],
 })

@@ -1,8 +1,8 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { createLogger } from '@flotilla/common';
-import { Topics } from '@flotilla/contracts';
-import { ConversationStore, startIdlePurge, WorkflowViewStore, toStoredEvent } from '@flotilla/memory';
-import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
+import { Envelope, Topics } from '@flotilla/contracts';
+import { ConversationStore, startIdlePurge, StoredEvent, WorkflowViewStore, toStoredEvent } from '@flotilla/memory';
+import { consumeBatches, MessageBus, onBatch, Subscription } from '@flotilla/messaging';
 import { BUS, CONFIG, Readiness } from '@flotilla/platform';
 import { FlotillaConfig } from '@flotilla/config';
 import { CONVERSATIONS, VIEW_STORE } from './tokens';
@@ -17,6 +17,9 @@ const log = createLogger({ service: 'gateway', component: 'projector' });
  */
 export const STREAM_RETENTION_MS = 24 * 3600 * 1000;
 const STREAM_SWEEP_EVERY_MS = 10 * 60 * 1000;
+
+/** The consumer group of the workflow-view projector (its lag is how far `GET /v1/workflows/:id` is behind). */
+export const PROJECTOR_GROUP = 'flotilla-gateway-projector';
 
 /**
  * Projects the workflow event log into the read model that `GET /v1/workflows/:id` serves, and the
@@ -42,30 +45,26 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscription = await consume(this.bus, {
-      groupId: 'flotilla-gateway-projector',
+    // In batches (one bulk write each, offsets committed after it): one write per event left the read
+    // model minutes behind the log under load. Order per workflow holds: a batch is one partition's.
+    this.subscription = await consumeBatches(this.bus, {
+      groupId: PROJECTOR_GROUP,
       fromBeginning: true,
       partitionsConcurrently: 6,
       logger: log,
-      handlers: [on(Topics.workflowEvents, async (event) => {
-        const stored = toStoredEvent(event);
-        if (!stored) return;
-        // Memory first: once the read model shows a workflow completed, its turns are remembered,
-        // so a follow-up asked after the answer always finds them.
-        if (event.type === 'WorkflowCompleted') await this.remember(stored.workflowId, stored.tenantId, { type: event.type, data: event.data });
-        await this.store.appendEvent(stored);
-      })],
+      handlers: [onBatch(Topics.workflowEvents, (items) => projectWorkflowEvents(this.store, this.conversations, items.map((i) => i.message)))],
     });
     // Its own group: tokens are many, and a slow token write must not hold up the workflow view.
-    this.tokens = await consume(this.bus, {
+    this.tokens = await consumeBatches(this.bus, {
       groupId: 'flotilla-gateway-stream-projector',
       fromBeginning: true,
       partitionsConcurrently: 6,
       logger: log,
-      handlers: [on(Topics.answerStream, async (token) => {
-        const occurredAt = token.metadata.occurredAt;
-        if (Date.parse(occurredAt) < Date.now() - STREAM_RETENTION_MS) return;
-        await this.store.appendStreamToken({ ...token.data, tenantId: token.metadata.tenantId ?? '', occurredAt });
+      handlers: [onBatch(Topics.answerStream, async (items) => {
+        const cutoff = Date.now() - STREAM_RETENTION_MS;
+        await this.store.appendStreamTokens(items
+          .filter(({ message }) => Date.parse(message.metadata.occurredAt) >= cutoff)
+          .map(({ message }) => ({ ...message.data, tenantId: message.metadata.tenantId ?? '', occurredAt: message.metadata.occurredAt })));
       })],
     });
     await Promise.all([this.subscription.ready, this.tokens.ready]);
@@ -104,23 +103,49 @@ export class WorkflowProjector implements OnApplicationBootstrap, BeforeApplicat
     this.sweep = sweep;
   }
 
-  /**
-   * A finished chat workflow becomes two turns of its session's memory — the question and the
-   * answer actually given, with the facts a follow-up needs (intent, order id). Turn ids derive
-   * from the workflow, so replaying the log writes nothing twice.
-   */
-  private async remember(workflowId: string, tenantId: string, completed: DomainEvent): Promise<void> {
-    const loaded = await this.store.load(workflowId, tenantId);
-    if (!loaded) return;
-    const state = evolve(foldStored(loaded.events), completed);
-    if (!state.sessionId || state.status !== 'completed' || !state.answer) return;
-    const facts: Record<string, unknown> = { ...(state.intent ?? {}) };
-    const order = state.steps['lookup-order']?.output?.['order'] as { orderId?: string; customerId?: string } | undefined;
-    if (order?.customerId) facts['customerId'] = order.customerId;
-    const at = state.endedAt ?? new Date().toISOString();
-    const tokens = (text: string): number => Math.ceil(text.length / 4);
-    const base = { tenantId, sessionId: state.sessionId, userId: state.userId, workflowId };
-    await this.conversations.appendTurn({ ...base, turnId: `${workflowId}:q`, role: 'user', text: state.question, facts, tokens: tokens(state.question), at: state.startedAt || at });
-    await this.conversations.appendTurn({ ...base, turnId: `${workflowId}:a`, role: 'assistant', text: state.answer, facts, tokens: tokens(state.answer), at });
+}
+
+/**
+ * Projects a batch of workflow events (consecutive on one partition) into the read model, in as few
+ * writes as it can: everything up to each workflow's `WorkflowCompleted` in one bulk write, then the
+ * finished chats' memory, then the completions (and whatever follows them) in a second bulk write.
+ * Memory first: once the read model shows a workflow completed its turns are remembered, so a
+ * follow-up asked after the answer always finds them. Idempotent by (workflowId, sequence) and by
+ * turn id, so a redelivered batch writes nothing twice.
+ */
+export async function projectWorkflowEvents(store: WorkflowViewStore, conversations: ConversationStore, events: readonly Envelope[]): Promise<void> {
+  const now: StoredEvent[] = [];
+  const held: StoredEvent[] = [];
+  const completing = new Set<string>();
+  for (const event of events) {
+    const stored = toStoredEvent(event);
+    if (!stored) continue;
+    if (stored.type === 'WorkflowCompleted') completing.add(stored.workflowId);
+    (completing.has(stored.workflowId) ? held : now).push(stored);
   }
+  await store.appendEvents(now);
+  if (held.length === 0) return;
+  await Promise.all(held.filter((e) => e.type === 'WorkflowCompleted').map((e) => remember(store, conversations, e)));
+  await store.appendEvents(held);
+}
+
+/**
+ * A finished chat workflow becomes two turns of its session's memory — the question and the
+ * answer actually given, with the facts a follow-up needs (intent, order id). Turn ids derive
+ * from the workflow, so replaying the log writes nothing twice.
+ */
+async function remember(store: WorkflowViewStore, conversations: ConversationStore, completed: StoredEvent): Promise<void> {
+  const { workflowId, tenantId } = completed;
+  const loaded = await store.load(workflowId, tenantId);
+  if (!loaded) return;
+  const state = evolve(foldStored(loaded.events.filter((e) => e.sequence < completed.sequence)), { type: completed.type, data: completed.data } as DomainEvent);
+  if (!state.sessionId || state.status !== 'completed' || !state.answer) return;
+  const facts: Record<string, unknown> = { ...(state.intent ?? {}) };
+  const order = state.steps['lookup-order']?.output?.['order'] as { orderId?: string; customerId?: string } | undefined;
+  if (order?.customerId) facts['customerId'] = order.customerId;
+  const at = state.endedAt ?? new Date().toISOString();
+  const tokens = (text: string): number => Math.ceil(text.length / 4);
+  const base = { tenantId, sessionId: state.sessionId, userId: state.userId, workflowId };
+  await conversations.appendTurn({ ...base, turnId: `${workflowId}:q`, role: 'user', text: state.question, facts, tokens: tokens(state.question), at: state.startedAt || at });
+  await conversations.appendTurn({ ...base, turnId: `${workflowId}:a`, role: 'assistant', text: state.answer, facts, tokens: tokens(state.answer), at });
 }

@@ -1,5 +1,6 @@
 import { StoredEvent } from '@flotilla/memory';
 import { DomainEvent, evolve, initialState, WorkflowState } from '@flotilla/workflow';
+import type { ProjectionFreshness } from './projection-lag';
 
 /** What `GET /v1/workflows/:id` returns: the folded state and the full event history. */
 export interface WorkflowView {
@@ -24,6 +25,12 @@ export interface WorkflowView {
   endedAt?: string;
   steps: { id: string; kind: string; status: string; attempt: number; dependsOn: string[]; output?: unknown; error?: unknown }[];
   events: { sequence: number; type: string; version: number; id: string; occurredAt: string; data: unknown }[];
+  /**
+   * How current this view is: the read model is projected from the log asynchronously, and under
+   * load can trail it. Unless `state` is `current`, a status that is not final (accepted, running)
+   * may already have moved on; a final one (completed, failed, cancelled) never changes.
+   */
+  projection: ProjectionFreshness;
 }
 
 /** The state a workflow's stored events fold to. */
@@ -35,6 +42,7 @@ export function toWorkflowView(
   workflowId: string,
   tenantId: string,
   loaded: { accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] },
+  projection: ProjectionFreshness = { state: 'unknown' },
 ): WorkflowView {
   const state = foldStored(loaded.events);
   return {
@@ -60,5 +68,6 @@ export function toWorkflowView(
       return { id, kind: s.kind, status: s.status, attempt: s.attempt, dependsOn: s.dependsOn, output: s.output, error: s.error };
     }),
     events: loaded.events.map((e) => ({ sequence: e.sequence, type: e.type, version: e.version, id: e.id, occurredAt: e.occurredAt, data: e.data })),
+    projection,
   };
 }

@@ -13,6 +13,7 @@ import { RateLimited, RateLimiter } from './rate-limiter';
 import { BatchBackpressureGuard } from './backpressure';
 import { SubmitWorkflowAccepted, SubmitWorkflowBody } from './dto';
 import { validationFailed } from './http';
+import { ProjectionLag } from './projection-lag';
 import { Submissions } from './submissions';
 import { VIEW_STORE } from './tokens';
 import { toWorkflowView, WorkflowView } from './workflow-view';
@@ -68,6 +69,7 @@ export class WorkflowsController {
     private readonly admission: Admission,
     private readonly limits: RateLimiter,
     @Inject(VIEW_STORE) private readonly views: WorkflowViewStore,
+    private readonly lag: ProjectionLag,
   ) {}
 
   @Post()
@@ -97,13 +99,17 @@ export class WorkflowsController {
   }
 
   @Get(':id')
-  @ApiOkResponse({ description: 'The workflow state (a fold of its events) and its full event history.' })
+  @ApiOkResponse({ description: 'The workflow state (a fold of its events), its full event history, and how current the view is (`projection`: the read model trails the log under load; a status that is not final may have moved on unless `projection.state` is `current`).' })
   @ApiNotFoundResponse({ description: 'No such workflow for this tenant.' })
   @RequireRoles('workflows:read')
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<WorkflowView> {
     const tenantId = principal.tenantId;
-    const loaded = TENANT.test(id) ? await this.views.load(id, tenantId) : null;
+    if (!TENANT.test(id)) throw new NotFoundException({ statusCode: 404, error: 'Not Found', message: `no workflow ${id}` });
+    // The lag first, the view after it: what was applied by `measuredAt` is in the view read later,
+    // so `current` means "every event logged by measuredAt is shown" — never a stale view called current.
+    const projection = await this.lag.of(id);
+    const loaded = await this.views.load(id, tenantId);
     if (!loaded) throw new NotFoundException({ statusCode: 404, error: 'Not Found', message: `no workflow ${id}` });
-    return toWorkflowView(id, tenantId, loaded);
+    return toWorkflowView(id, tenantId, loaded, projection);
   }
 }

@@ -91,6 +91,54 @@ export function runViewStoreConformance(name: string, makeStore: () => Promise<V
       expect(loaded?.accepted).toBeUndefined();
     }, TIMEOUT_MS);
 
+    describe('bulk appends (a projector batch)', () => {
+      it('stores a batch of many workflows, each read back in sequence order with its data intact', async () => {
+        const other = `${wf}_other`;
+        // Interleaved as a partition carries them, and out of order within one workflow.
+        const batch = [event(wf, 0), event(other, 0), event(wf, 2), event(other, 1), event(wf, 1)];
+        await store.appendEvents(batch);
+
+        expect((await store.load(wf, 'tenant-a'))?.events).toEqual([event(wf, 0), event(wf, 1), event(wf, 2)]);
+        expect((await store.load(other, 'tenant-a'))?.events).toEqual([event(other, 0), event(other, 1)]);
+      }, TIMEOUT_MS);
+
+      it('writes a redelivered or overlapping batch once: the first copy of each position wins', async () => {
+        const first = [0, 1, 2].map((s) => event(wf, s));
+        await store.appendEvents(first);
+        // Redelivered whole (a crash before the commit), then overlapping with new events, and with
+        // a different copy of a stored position that must not overwrite it.
+        await store.appendEvents(first);
+        await store.appendEvents([{ ...event(wf, 2), id: 'evt_replayed', data: { replayed: true } }, event(wf, 3), event(wf, 4)]);
+
+        expect((await store.load(wf, 'tenant-a'))?.events).toEqual([0, 1, 2, 3, 4].map((s) => event(wf, s)));
+      }, TIMEOUT_MS);
+
+      it('takes the same position twice in one batch, keeping the first', async () => {
+        await store.appendEvents([event(wf, 0), { ...event(wf, 0), id: 'evt_second_copy' }, event(wf, 1)]);
+        expect((await store.load(wf, 'tenant-a'))?.events).toEqual([event(wf, 0), event(wf, 1)]);
+      }, TIMEOUT_MS);
+
+      it('fails no writer when two members write overlapping batches at once (a rebalance)', async () => {
+        const events = Array.from({ length: 50 }, (_, s) => event(wf, s));
+        await Promise.all([store.appendEvents(events), store.appendEvents(events.slice(10)), store.appendEvents(events.slice(0, 30)), store.appendEvent(events[20]!)]);
+        expect((await store.load(wf, 'tenant-a'))?.events).toEqual(events);
+      }, TIMEOUT_MS);
+
+      it('mixes with single appends, and an empty batch is a no-op', async () => {
+        await store.appendEvent(event(wf, 1));
+        await store.appendEvents([]);
+        await store.appendEvents([event(wf, 0), event(wf, 1)]);
+        expect((await store.load(wf, 'tenant-a'))?.events).toEqual([event(wf, 0), event(wf, 1)]);
+      }, TIMEOUT_MS);
+
+      it('keeps a batch of 1,000 events of 100 workflows', async () => {
+        const ids = Array.from({ length: 100 }, (_, i) => `${wf}_${i}`);
+        const batch = ids.flatMap((id) => Array.from({ length: 10 }, (_, s) => event(id, s)));
+        await store.appendEvents(batch);
+        for (const id of [ids[0]!, ids[57]!, ids[99]!]) expect((await store.load(id, 'tenant-a'))?.events).toEqual(Array.from({ length: 10 }, (_, s) => event(id, s)));
+      }, TIMEOUT_MS);
+    });
+
     it('does not mix the events of different workflows', async () => {
       const other = `${wf}_other`;
       await store.appendEvent(event(wf, 0));
@@ -153,6 +201,14 @@ export function runViewStoreConformance(name: string, makeStore: () => Promise<V
         await Promise.all(Array.from({ length: 8 }, () => store.appendStreamToken(t)));
         await store.appendStreamToken({ ...t, text: 'a redelivered, different copy' });
         expect(await store.loadStreamTokens(wf, 'tenant-a')).toEqual([t]);
+      }, TIMEOUT_MS);
+
+      it('keeps a batch of tokens once, however often it is redelivered, the first copy of each winning', async () => {
+        const tokens = [token(wf, 'task_a', 0), token(wf, 'task_a', 1), token(wf, 'task_b', 0)];
+        await store.appendStreamTokens(tokens);
+        await store.appendStreamTokens([{ ...tokens[1]!, text: 'a different copy' }, ...tokens, token(wf, 'task_b', 1)]);
+        await store.appendStreamTokens([]);
+        expect(sorted(await store.loadStreamTokens(wf, 'tenant-a'))).toEqual(sorted([...tokens, token(wf, 'task_b', 1)]));
       }, TIMEOUT_MS);
 
       it('hides tokens from every other tenant and never mixes workflows', async () => {

@@ -4,7 +4,7 @@ import { decode, DeadLetterRecordedV1, Headers, Messages, SubmitRequestV1, Topic
 import { connectBus } from '../factory';
 import { partitionFor } from '../partitioner';
 import { DeferDelivery, IncomingMessage, MessageBus, offsetAfter, OutgoingMessage, Subscription } from '../port';
-import { consume, on, outgoing } from '../typed';
+import { consume, consumeBatches, on, onBatch, outgoing } from '../typed';
 
 /**
  * The behaviours every MessageBus adapter must share, so services can run on the embedded log or on
@@ -371,6 +371,134 @@ export function runBusConformance(name: string, makeBus: () => Promise<BusUnderT
         await bus.publish([{ topic, key: 'k', value: 'marker' }]);
         await waitFor(() => seen.some((s) => s.value === 'marker'), WAIT_MS, 'marker delivered');
         expect(seen.map((s) => s.value)).toEqual([...rest, 'marker']);
+      }, TEST_TIMEOUT_MS);
+    });
+
+    describe('batch delivery (batchHandler)', () => {
+      it('hands consecutive messages of one partition, in offset order and at most maxBatchSize at once, and commits them after the batch', async () => {
+        const bus = await freshBus();
+        const topic = await freshTopic(bus, 3);
+        const keys = ['wf-1', 'wf-2', 'wf-3', 'wf-4'];
+        await bus.publish(keys.flatMap((key) => [0, 1, 2, 3, 4, 5].map((i) => ({ topic, key, value: `${key}:${i}` }))));
+        const group = unique('g');
+        const batches: Seen[][] = [];
+        const sub = await track(bus.subscribe({ groupId: group, topics: [topic], fromBeginning: true, maxBatchSize: 4, batchHandler: async (ms) => void batches.push(ms.map(toSeen)) }));
+        await waitFor(() => batches.flat().length >= 24, WAIT_MS, `all 24 messages delivered (got ${batches.flat().length})`);
+        await sub.stop();
+
+        for (const batch of batches) {
+          expect(batch.length).toBeGreaterThanOrEqual(1);
+          expect(batch.length).toBeLessThanOrEqual(4);
+          expect(new Set(batch.map((m) => m.partition)).size).toBe(1);
+          expect(batch.map((m) => m.offset)).toEqual(batch.map((_, i) => batch[0]!.offset + i));
+        }
+        const all = batches.flat();
+        expect(all).toHaveLength(24);
+        for (const key of keys) expect(all.filter((m) => m.key === key).map((m) => m.value)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${key}:${i}`));
+        // The whole partition arrived in batches of four where it could (24 messages, 3 partitions).
+        expect(batches.length).toBeLessThan(24);
+
+        // Committed: the group's next member gets only what is new.
+        await bus.publish([{ topic, key: 'wf-1', value: 'wf-1:new' }]);
+        const again: string[] = [];
+        await track(bus.subscribe({ groupId: group, topics: [topic], fromBeginning: true, batchHandler: async (ms) => void again.push(...ms.map((m) => m.value!.toString())) }));
+        await waitFor(() => again.includes('wf-1:new'), WAIT_MS, `the new message delivered (seen ${again.join(',')})`);
+        expect(again).toEqual(['wf-1:new']);
+      }, TEST_TIMEOUT_MS);
+
+      it('redelivers a whole batch whose handler threw and commits nothing of it', async () => {
+        const bus = await freshBus();
+        const topic = await freshTopic(bus, 1);
+        await bus.publish([0, 1, 2, 3, 4].map((i) => ({ topic, key: 'k', value: `m${i}` })));
+        const group = unique('g');
+        const calls: string[][] = [];
+        const sub1 = await track(bus.subscribe({
+          groupId: group, topics: [topic], fromBeginning: true,
+          batchHandler: async (ms) => {
+            calls.push(ms.map((m) => m.value!.toString()));
+            throw new FlotillaError(ErrorCode.DependencyUnavailable, 'the read model is down');
+          },
+        }));
+        await waitFor(() => calls.length >= 2, WAIT_MS, `the failed batch delivered again (calls ${JSON.stringify(calls)})`);
+        await sub1.stop();
+        // The same batch, from its first message, every time.
+        for (const call of calls) expect(call[0]).toBe('m0');
+
+        const second: string[] = [];
+        await track(bus.subscribe({ groupId: group, topics: [topic], fromBeginning: true, batchHandler: async (ms) => void second.push(...ms.map((m) => m.value!.toString())) }));
+        await waitFor(() => second.includes('m4'), WAIT_MS, `all delivered to the next member (seen ${second.join(',')})`);
+        expect(second).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+      }, TEST_TIMEOUT_MS);
+
+      it('refuses a subscription with both handlers or neither', async () => {
+        const bus = await freshBus();
+        const topic = await freshTopic(bus, 1);
+        await expect(bus.subscribe({ groupId: unique('g'), topics: [topic], fromBeginning: true })).rejects.toMatchObject({ code: ErrorCode.ConfigInvalid });
+        await expect(bus.subscribe({ groupId: unique('g'), topics: [topic], fromBeginning: true, handler: async () => undefined, batchHandler: async () => undefined }))
+          .rejects.toMatchObject({ code: ErrorCode.ConfigInvalid });
+      }, TEST_TIMEOUT_MS);
+    });
+
+    describe('consumeBatches() with validation at the edge and dead-lettering', () => {
+      const intake = Topics.intake;
+
+      async function batchHarness(handle: (requestIds: string[]) => Promise<void>): Promise<{ bus: MessageBus; handled: string[]; batches: string[][]; deadLetters: DeadLetterRecordedV1[]; group: string }> {
+        const bus = await freshBus();
+        const group = unique('svc');
+        const handled: string[] = [];
+        const batches: string[][] = [];
+        const deadLetters: DeadLetterRecordedV1[] = [];
+        await track(bus.subscribe({
+          groupId: unique('dlq-reader'), topics: [Topics.deadLetters.name], fromBeginning: true,
+          handler: async (m) => {
+            const d = decode(Topics.deadLetters, m.value);
+            if (!d.ok) throw d.error;
+            deadLetters.push(d.message.data);
+          },
+        }));
+        await track(consumeBatches(bus, {
+          groupId: group,
+          handlers: [onBatch(intake, async (items) => {
+            const ids = items.map((i) => i.message.data.requestId);
+            batches.push(ids);
+            await handle(ids);
+            handled.push(...ids);
+          })],
+        }));
+        return { bus, handled, batches, deadLetters, group };
+      }
+
+      const valid = (requestId: string, key: string): OutgoingMessage => outgoing(intake, Messages.SubmitRequest, key, submit(requestId), { tenantId: 'tenant-a' });
+
+      it('dead-letters the invalid messages of a batch with their reason and hands the rest on in order', async () => {
+        const h = await batchHarness(async () => undefined);
+        const key = unique('req');
+        await h.bus.publish([valid(`${key}-a`, key), { topic: intake.name, key, value: 'not json' }, valid(`${key}-b`, key), { topic: intake.name, key, value: '' }, valid(`${key}-c`, key)]);
+        await waitFor(() => h.handled.includes(`${key}-c`), WAIT_MS, `the last valid message handled (handled ${h.handled.join(',')})`);
+        await waitFor(() => h.deadLetters.length >= 2, WAIT_MS, `2 dead letters read (got ${h.deadLetters.length})`);
+
+        expect(h.handled).toEqual([`${key}-a`, `${key}-b`, `${key}-c`]);
+        expect(h.deadLetters.map((d) => ({ offset: d.offset, reason: d.reason, consumerGroup: d.consumerGroup })).sort((a, b) => Number(a.offset) - Number(b.offset))).toEqual([
+          { offset: '1', reason: expect.stringMatching(/invalid JSON/) as unknown, consumerGroup: h.group },
+          { offset: '3', reason: expect.stringMatching(/empty message/) as unknown, consumerGroup: h.group },
+        ]);
+      }, TEST_TIMEOUT_MS);
+
+      it('singles out a message the handler refuses: it is dead-lettered, every other message of the batch is handled in order', async () => {
+        const h = await batchHarness(async (ids) => {
+          if (ids.some((id) => id.endsWith('-poison'))) throw new FlotillaError(ErrorCode.InvalidMessage, 'this one can never be projected', { retryable: false });
+        });
+        const key = unique('req');
+        const ids = ['a', 'b', 'poison', 'c', 'd'].map((s) => `${key}-${s}`);
+        await h.bus.publish(ids.map((id) => valid(id, key)));
+        await waitFor(() => h.handled.includes(`${key}-d`), WAIT_MS, `the last message handled (handled ${h.handled.join(',')})`);
+        await waitFor(() => h.deadLetters.length >= 1, WAIT_MS, 'the poison message dead-lettered');
+
+        expect(h.handled).toEqual(ids.filter((id) => !id.endsWith('-poison')));
+        expect(h.deadLetters).toHaveLength(1);
+        expect(h.deadLetters[0]).toMatchObject({ offset: '2', key, reason: 'this one can never be projected', errorCode: ErrorCode.InvalidMessage, attempts: 1, consumerGroup: h.group });
+        // The batch was tried whole first (one write for many messages), and only then one by one.
+        expect(h.batches[0]!.length).toBeGreaterThan(1);
       }, TEST_TIMEOUT_MS);
     });
 
