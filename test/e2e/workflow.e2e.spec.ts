@@ -76,7 +76,7 @@ describe('the demo question over WebSocket', () => {
       .toBeLessThan(Math.min(idx('StepCompleted', 'lookup-order'), idx('StepCompleted', 'track-shipment')));
     // The estimate waits for both.
     expect(idx('StepScheduled', 'estimate-delivery')).toBeGreaterThan(Math.max(idx('StepCompleted', 'lookup-order'), idx('StepCompleted', 'track-shipment')));
-    expect(wf['pins']).toEqual(expect.objectContaining({ planVersion: 'plan-v1', promptVersion: 'v1', model: 'local' }));
+    expect(wf['pins']).toEqual(expect.objectContaining({ planVersion: 'plan-v2', promptVersion: 'v2', model: 'local', confirmTools: '["refund.request"]' }));
     expect(JSON.parse((wf['pins'] as { modelRoutes: string }).modelRoutes)).toEqual({ simple: ['local'], complex: ['local'], critical: ['local'] });
   });
 

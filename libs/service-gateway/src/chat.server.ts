@@ -13,7 +13,8 @@ import { AUTHENTICATOR } from './auth.tokens';
 import { FrameRateLimiter, RateLimited, RateLimiter } from './rate-limiter';
 import { authenticateUpgrade, selectProtocol } from './ws-auth';
 import { actingUser } from './workflows.controller';
-import { AskFrame } from './dto';
+import { AskFrame, ConfirmFrame } from './dto';
+import { ConfirmationRefused, Confirmations } from './confirmations';
 import { LiveUpdates } from './live-updates';
 import { AnswerStream, resumeStream, StreamServerFrame } from './stream-resume';
 import { Submissions } from './submissions';
@@ -29,6 +30,8 @@ const log = createLogger({ service: 'gateway', component: 'chat' });
 type ServerFrame =
   | { type: 'welcome'; protocol: string; tenantId: string }
   | { type: 'accepted'; requestId: string; workflowId: string }
+  /** A `confirm` frame was passed on: the stream goes on with the step (approve) or the final answer (decline). */
+  | { type: 'confirming'; workflowId: string; stepId: string; approve: boolean; summary: string }
   // step, token, revision, answer, resumed (stream-resume.ts)
   | StreamServerFrame
   | { type: 'error'; code: string; message: string; fields?: FieldError[]; requestId?: string; workflowId?: string; retryAfterSeconds?: number }
@@ -54,6 +57,7 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(CONFIG) private readonly config: FlotillaConfig,
     @Inject(AUTHENTICATOR) private readonly auth: Authenticator,
     private readonly limits: RateLimiter,
+    private readonly confirmations: Confirmations,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -143,8 +147,12 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         resumeStream(this.live, frame, tenant, send, unwatch, this.config.WORKFLOW_TIMEOUT_MS);
         return;
       }
+      if (type === 'confirm') {
+        this.confirm(principal, frame, tenant, send);
+        return;
+      }
       if (type !== 'ask') {
-        send({ type: 'error', code: 'UNKNOWN_FRAME', message: `unknown frame type ${JSON.stringify(type)}; expected "ask", "resume" or "ping"` });
+        send({ type: 'error', code: 'UNKNOWN_FRAME', message: `unknown frame type ${JSON.stringify(type)}; expected "ask", "confirm", "resume" or "ping"` });
         return;
       }
       let checked: ReturnType<typeof validateData<AskFrame>>;
@@ -171,6 +179,38 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         send({ type: 'error', code: 'UNAVAILABLE', message: 'the request could not be accepted; try again', requestId: checked.value.requestId });
       });
     });
+  }
+
+  /**
+   * A `confirm` frame: the user's answer to a `confirmation` question, passed on as the REST confirm
+   * API does it (Confirmations). A refused answer gets an error frame — NOT_FOUND,
+   * NOT_AWAITING_CONFIRMATION or ALREADY_ANSWERED — and the connection stays open.
+   */
+  private confirm(principal: Principal, raw: unknown, tenantId: string, send: (f: ServerFrame) => void): void {
+    let checked: ReturnType<typeof validateData<ConfirmFrame>>;
+    try {
+      checked = validateData(ConfirmFrame, raw);
+    } catch (err) {
+      log.warn('confirm frame could not be validated', { err });
+      send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid confirm frame' });
+      return;
+    }
+    if (!checked.ok) {
+      send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid confirm frame', fields: checked.fields });
+      return;
+    }
+    const { workflowId, approve } = checked.value;
+    this.confirmations.answer(principal, tenantId, workflowId, approve).then(
+      (accepted) => send({ type: 'confirming', workflowId, stepId: accepted.stepId, approve, summary: accepted.summary }),
+      (err: unknown) => {
+        if (err instanceof ConfirmationRefused) {
+          send({ type: 'error', code: err.code, message: err.message, workflowId });
+          return;
+        }
+        log.error('confirm failed', { workflowId, err });
+        send({ type: 'error', code: 'UNAVAILABLE', message: 'the answer could not be passed on; send it again', workflowId });
+      },
+    );
   }
 
   /**

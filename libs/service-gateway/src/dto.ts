@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MAX_QUESTION_LENGTH } from '@flotilla/contracts';
 import { CURSOR_PATTERN } from './stream-merger';
 
@@ -54,6 +54,18 @@ export class AskFrame {
 
   @IsOptional() @Matches(ID, { message: 'userId must be 1-128 characters of letters, digits, _ . : -' })
   userId?: string;
+}
+
+/** A WebSocket `confirm` frame: the user's answer to the `confirmation` question of a workflow. */
+export class ConfirmFrame {
+  @IsIn(['confirm']) type!: 'confirm';
+
+  @Matches(ID, { message: 'workflowId must be 1-128 characters of letters, digits, _ . : -' })
+  workflowId!: string;
+
+  /** true: do it; false: do not (the workflow ends saying nothing was done). */
+  @IsBoolean()
+  approve!: boolean;
 }
 
 /**

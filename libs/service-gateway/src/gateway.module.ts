@@ -16,6 +16,8 @@ import { ChatPageController } from './chat-page.controller';
 import { PreferencesController } from './preferences.controller';
 import { AuditTrail } from './audit-trail';
 import { CancelController } from './cancel.controller';
+import { ConfirmController } from './confirm.controller';
+import { Confirmations } from './confirmations';
 import { DeadLetterController } from './dlq.controller';
 import { DeadLetterProjector } from './dlq.projector';
 import { AUDIT_LOG, DEAD_LETTERS } from './review.tokens';
@@ -28,7 +30,7 @@ import { Backpressure, BatchBackpressureGuard, LanesController } from './backpre
 
 /** The edge: WebSocket chat, REST, and the workflow read model. Stateless; any replica serves any client. */
 @Module({
-  controllers: [WorkflowsController, CancelController, UsageController, PreferencesController, ChatPageController, DeadLetterController, ApiKeysController, LanesController],
+  controllers: [WorkflowsController, CancelController, ConfirmController, UsageController, PreferencesController, ChatPageController, DeadLetterController, ApiKeysController, LanesController],
   providers: [
     {
       provide: API_KEYS,
@@ -90,6 +92,7 @@ import { Backpressure, BatchBackpressureGuard, LanesController } from './backpre
       },
     },
     AuditTrail,
+    Confirmations,
     DeadLetterProjector,
     Admission,
     Submissions,

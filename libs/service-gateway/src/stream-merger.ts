@@ -7,8 +7,8 @@
  *
  * - a `token` is `"<s>:<seq>"`: token `seq` of the compose attempt scheduled by event `s`
  *   (its `StepScheduled`);
- * - a `revision`, the `answer` and a workflow's final `error` (failed or cancelled) are `"<e>"`: the
- *   event `e` they show.
+ * - a `revision`, a `confirmation` question, the `answer` and a workflow's final `error` (failed or
+ *   cancelled) are `"<e>"`: the event `e` they show.
  *
  * Cursors order as the pairs `(s, seq)` and `(e, -1)`. A revision or the final outcome is decided
  * only after every token of the compose attempts scheduled before it was published, so this order
@@ -58,6 +58,7 @@ export interface StreamToken {
 export type StreamFrame =
   | { kind: 'token'; cursor: string; seq: number; text: string }
   | { kind: 'revision'; cursor: string; revision: number; reasons: string[] }
+  | { kind: 'confirmation'; cursor: string; stepId: string; tool: string; args: Record<string, unknown>; summary: string; expiresAt: string }
   | { kind: 'completed'; cursor: string; answer: string; sources: unknown[]; validated: boolean; model?: unknown }
   | { kind: 'failed'; cursor: string; code: string; reason: string };
 
@@ -215,6 +216,11 @@ export class StreamMerger {
     switch (e.type) {
       case 'AnswerRevisionRequested':
         return { kind: 'revision', cursor, revision: Number(d['revision']), reasons: Array.isArray(d['reasons']) ? d['reasons'].map(String) : [] };
+      case 'StepAwaitingConfirmation':
+        return {
+          kind: 'confirmation', cursor, stepId: String(d['stepId'] ?? ''), tool: String(d['tool'] ?? ''), args: record(d['args']), summary: String(d['summary'] ?? ''),
+          expiresAt: String(d['expiresAt'] ?? ''),
+        };
       case 'WorkflowCompleted':
         return {
           kind: 'completed', cursor, answer: String(d['answer'] ?? ''), sources: Array.isArray(d['sources']) ? d['sources'] : [], validated: d['validated'] === true,

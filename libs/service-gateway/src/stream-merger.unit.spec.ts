@@ -167,6 +167,28 @@ describe('StreamMerger', () => {
     expect(m.finished).toBe(true);
   });
 
+  it('puts a confirmation question in the stream once, in order, and a resume after it does not repeat it', () => {
+    const asked: StreamEvent = {
+      sequence: 3, type: 'StepAwaitingConfirmation',
+      data: { stepId: 'request-refund', tool: 'refund.request', args: { orderId: '1001', amount: 5 }, summary: 'Refund $5.00 on order 1001', requestedAt: 'now', expiresAt: '2026-11-21T10:02:00.000Z' },
+    };
+    const events = [started(), scheduled(1, 'task_plan', 'plan'), completed(2, 'task_plan'), asked, { sequence: 4, type: 'ConfirmationGiven', data: { stepId: 'request-refund', confirmedAt: 'now' } },
+      scheduled(5, 'task_a'), completed(6, 'task_a', 1), answered(7, 'I refunded $5.00 on order 1001.')];
+    const m = new StreamMerger();
+    events.forEach((e) => m.addEvent(e));
+    m.addToken({ taskId: 'task_a', seq: 0, text: 'I refunded $5.00 on order 1001.' });
+    const frames = m.drain();
+    expect(summary(frames)).toEqual(['3:confirmation', '5:0=I refunded $5.00 on order 1001.', '7:completed']);
+    expect(frames[0]).toEqual({
+      kind: 'confirmation', cursor: '3', stepId: 'request-refund', tool: 'refund.request', args: { orderId: '1001', amount: 5 }, summary: 'Refund $5.00 on order 1001',
+      expiresAt: '2026-11-21T10:02:00.000Z',
+    });
+    const resumed = new StreamMerger(parseCursor('3'));
+    events.forEach((e) => resumed.addEvent(e));
+    resumed.addToken({ taskId: 'task_a', seq: 0, text: 'I refunded $5.00 on order 1001.' });
+    expect(summary(resumed.drain())).toEqual(['5:0=I refunded $5.00 on order 1001.', '7:completed']);
+  });
+
   it('ignores a redelivered token with other text: the first copy of a position wins', () => {
     const m = new StreamMerger();
     [started(), scheduled(1, 'task_a')].forEach((e) => m.addEvent(e));

@@ -12,6 +12,8 @@ export type StreamServerFrame =
   | { type: 'step'; workflowId: string; stepId: string; kind?: string; status: 'scheduled' | 'completed' | 'failed'; attempt: number }
   | { type: 'token'; workflowId: string; seq: number; text: string; cursor: string }
   | { type: 'revision'; workflowId: string; revision: number; reasons: string[]; cursor: string }
+  /** A side-effecting step waits for the user: answer with a `confirm` frame (or POST /v1/workflows/{id}/confirm) before `expiresAt`. */
+  | { type: 'confirmation'; workflowId: string; requestId: string; stepId: string; tool: string; args: Record<string, unknown>; summary: string; expiresAt: string; cursor: string }
   | { type: 'answer'; workflowId: string; requestId: string; text: string; sources: unknown[]; validated: boolean; model?: unknown; cursor: string }
   | { type: 'error'; code: string; message: string; fields?: FieldError[]; requestId?: string; workflowId?: string; cursor?: string }
   | { type: 'resumed'; workflowId: string; requestId?: string; after?: string; status: 'accepted' | 'running' | 'completed' | 'failed' | 'cancelled' };
@@ -49,7 +51,11 @@ export class AnswerStream {
       tenantId: options.tenantId,
       after,
       catchUp: options.catchUp,
-      onFrame: (frame) => options.send(this.toServerFrame(frame)),
+      onFrame: (frame) => {
+        // The wait for the user's answer is not the system's: the stream waits that long on top.
+        if (frame.kind === 'confirmation') this.arm(Math.max(0, Date.parse(frame.expiresAt) - Date.now()) + options.timeoutMs);
+        options.send(this.toServerFrame(frame));
+      },
       onLiveEvent: (event) => {
         const frame = stepFrame(event, options.workflowId);
         if (frame) options.send(frame);
@@ -66,15 +72,7 @@ export class AnswerStream {
 
   /** Reads what is already known and streams from there; null when the workflow is unknown to the tenant and `requireKnown`. */
   async start(requireKnown = false): Promise<FollowStart | null> {
-    const { workflowId, timeoutMs } = this.options;
-    this.timer = setTimeout(() => {
-      this.options.send({
-        type: 'error', code: 'TIMEOUT', message: `no answer within ${timeoutMs} ms; the workflow continues — GET /v1/workflows/${workflowId}`,
-        workflowId, requestId: this.requestId,
-      });
-      this.stop();
-    }, timeoutMs);
-    this.timer.unref();
+    this.arm(this.options.timeoutMs);
     try {
       const known = await this.follower.start(requireKnown);
       if (!known && requireKnown) this.stop();
@@ -83,6 +81,20 @@ export class AnswerStream {
       this.stop();
       throw err;
     }
+  }
+
+  /** (Re)starts the wait for the final frame: `ms` from now, a TIMEOUT error frame and the stream stops. */
+  private arm(ms: number): void {
+    const { workflowId } = this.options;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.options.send({
+        type: 'error', code: 'TIMEOUT', message: `no answer within ${ms} ms; the workflow continues — GET /v1/workflows/${workflowId}`,
+        workflowId, requestId: this.requestId,
+      });
+      this.stop();
+    }, ms);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -99,6 +111,11 @@ export class AnswerStream {
       case 'revision':
         // The text streamed so far was rejected by the validator; a revised answer follows.
         return { type: 'revision', workflowId, revision: frame.revision, reasons: frame.reasons, cursor: frame.cursor };
+      case 'confirmation':
+        return {
+          type: 'confirmation', workflowId, requestId: this.requestId, stepId: frame.stepId, tool: frame.tool, args: frame.args, summary: frame.summary,
+          expiresAt: frame.expiresAt, cursor: frame.cursor,
+        };
       case 'completed':
         return {
           type: 'answer', workflowId, requestId: this.requestId, text: frame.answer, sources: frame.sources, validated: frame.validated,
@@ -121,6 +138,10 @@ function stepFrame(event: WorkflowEvent, workflowId: string): StreamServerFrame 
     case 'WorkflowStarted':
     case 'PlanAccepted':
     case 'AnswerRevisionRequested':
+    case 'StepAwaitingConfirmation':
+    case 'ConfirmationGiven':
+    case 'ConfirmationDeclined':
+    case 'ConfirmationExpired':
     case 'WorkflowCompleted':
     case 'WorkflowFailed':
     case 'WorkflowCancelled':

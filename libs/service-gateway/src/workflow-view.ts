@@ -16,6 +16,8 @@ export interface WorkflowView {
   model?: { provider: string; model: string; label: string };
   failure?: { code: string; reason: string };
   cancellation?: { reason?: string; requestedBy?: string };
+  /** A side-effecting step waiting for the user: answer with POST /v1/workflows/{id}/confirm before `expiresAt`. */
+  awaitingConfirmation?: { stepId: string; tool: string; args: Record<string, unknown>; summary: string; requestedAt: string; expiresAt: string };
   /** Past this the workflow fails with DEADLINE_EXCEEDED. */
   deadline?: string;
   pins: Record<string, string>;
@@ -31,6 +33,11 @@ export interface WorkflowView {
    * may already have moved on; a final one (completed, failed, cancelled) never changes.
    */
   projection: ProjectionFreshness;
+}
+
+function awaitingOf(state: WorkflowState): WorkflowView['awaitingConfirmation'] {
+  const step = state.status === 'running' ? Object.values(state.steps).find((s) => s.status === 'awaiting-confirmation') : undefined;
+  return step?.awaiting ? { stepId: step.id, ...step.awaiting } : undefined;
 }
 
 /** The state a workflow's stored events fold to. */
@@ -58,6 +65,7 @@ export function toWorkflowView(
     model: state.model,
     failure: state.failure,
     cancellation: state.cancellation,
+    awaitingConfirmation: awaitingOf(state),
     deadline: state.deadline,
     pins: state.pins,
     usage: state.usage,
