@@ -4,7 +4,6 @@ import type { IncomingMessage, Server } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createLogger, FieldError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { validateData } from '@flotilla/contracts';
 import { CONFIG, withServerSpan } from '@flotilla/platform';
 import { Authenticator, Principal } from '@flotilla/auth';
 import { Admission, TenantOverBudget } from './admission';
@@ -14,6 +13,7 @@ import { FrameRateLimiter, RateLimited, RateLimiter } from './rate-limiter';
 import { authenticateUpgrade, selectProtocol } from './ws-auth';
 import { actingUser } from './workflows.controller';
 import { AskFrame, ConfirmFrame } from './dto';
+import { checkFrame } from './frame-check';
 import { ConfirmationRefused, Confirmations } from './confirmations';
 import { LiveUpdates } from './live-updates';
 import { AnswerStream, resumeStream, StreamServerFrame } from './stream-resume';
@@ -155,28 +155,17 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         send({ type: 'error', code: 'UNKNOWN_FRAME', message: `unknown frame type ${JSON.stringify(type)}; expected "ask", "confirm", "resume" or "ping"` });
         return;
       }
-      let checked: ReturnType<typeof validateData<AskFrame>>;
-      try {
-        checked = validateData(AskFrame, frame);
-      } catch (err) {
-        // A frame must never take the process down: whatever the validator chokes on is invalid.
-        log.warn('ask frame could not be validated', { err });
-        send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid ask frame' });
-        return;
-      }
-      if (!checked.ok) {
-        send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid ask frame', fields: checked.fields });
-        return;
-      }
+      const ask = checkFrame(AskFrame, frame, 'ask', send);
+      if (!ask) return;
       // One trace per question (docs/adr/0011): the workflow the ask starts runs under this span.
       void withServerSpan('chat ask', { 'flotilla.tenant.id': tenant, 'flotilla.channel': 'chat', 'network.protocol.name': 'websocket', 'user_agent.original': req.headers['user-agent'] },
-        () => this.askAs(principal, checked.value, tenant, send, unwatch)).catch((err: unknown) => {
+        () => this.askAs(principal, ask, tenant, send, unwatch)).catch((err: unknown) => {
         if (err instanceof TenantOverBudget) {
-          send({ type: 'error', code: 'TENANT_TOKEN_BUDGET', message: err.message, requestId: checked.value.requestId });
+          send({ type: 'error', code: 'TENANT_TOKEN_BUDGET', message: err.message, requestId: ask.requestId });
           return;
         }
         log.error('ask failed', { err });
-        send({ type: 'error', code: 'UNAVAILABLE', message: 'the request could not be accepted; try again', requestId: checked.value.requestId });
+        send({ type: 'error', code: 'UNAVAILABLE', message: 'the request could not be accepted; try again', requestId: ask.requestId });
       });
     });
   }
@@ -187,19 +176,9 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
    * NOT_AWAITING_CONFIRMATION or ALREADY_ANSWERED — and the connection stays open.
    */
   private confirm(principal: Principal, raw: unknown, tenantId: string, send: (f: ServerFrame) => void): void {
-    let checked: ReturnType<typeof validateData<ConfirmFrame>>;
-    try {
-      checked = validateData(ConfirmFrame, raw);
-    } catch (err) {
-      log.warn('confirm frame could not be validated', { err });
-      send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid confirm frame' });
-      return;
-    }
-    if (!checked.ok) {
-      send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid confirm frame', fields: checked.fields });
-      return;
-    }
-    const { workflowId, approve } = checked.value;
+    const checked = checkFrame(ConfirmFrame, raw, 'confirm', send);
+    if (!checked) return;
+    const { workflowId, approve } = checked;
     this.confirmations.answer(principal, tenantId, workflowId, approve).then(
       (accepted) => send({ type: 'confirming', workflowId, stepId: accepted.stepId, approve, summary: accepted.summary }),
       (err: unknown) => {

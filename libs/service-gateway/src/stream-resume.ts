@@ -1,6 +1,7 @@
 import { createLogger, FieldError } from '@flotilla/common';
-import { validateData, WorkflowEvent } from '@flotilla/contracts';
+import { WorkflowEvent } from '@flotilla/contracts';
 import { ResumeFrame } from './dto';
+import { checkFrame } from './frame-check';
 import type { LiveUpdates } from './live-updates';
 import type { FollowStart, StreamFollower } from './stream-follower';
 import { parseCursor, StreamFrame } from './stream-merger';
@@ -156,19 +157,9 @@ function stepFrame(event: WorkflowEvent, workflowId: string): StreamServerFrame 
  * client's cursor — the final frame included, from the read model, if the workflow already ended.
  */
 export function resumeStream(live: LiveUpdates, raw: unknown, tenantId: string, send: Send, onClose: (() => void)[], timeoutMs: number): void {
-  let checked: ReturnType<typeof validateData<ResumeFrame>>;
-  try {
-    checked = validateData(ResumeFrame, raw);
-  } catch (err) {
-    log.warn('resume frame could not be validated', { err });
-    send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid resume frame' });
-    return;
-  }
-  if (!checked.ok) {
-    send({ type: 'error', code: 'VALIDATION_FAILED', message: 'invalid resume frame', fields: checked.fields });
-    return;
-  }
-  const { workflowId, after } = checked.value;
+  const checked = checkFrame(ResumeFrame, raw, 'resume', send);
+  if (!checked) return;
+  const { workflowId, after } = checked;
   const stream = new AnswerStream(live, {
     workflowId, tenantId, requestId: '', send, timeoutMs, after, catchUp: true,
     // Before any stream frame: what is being resumed, and how far the workflow is.
