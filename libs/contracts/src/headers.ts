@@ -6,6 +6,11 @@ export const Headers = {
   traceparent: 'traceparent',
   /** How many times a dead-lettered message has been attempted. */
   attempts: 'flotilla-attempts',
+  /**
+   * `batch` on messages of batch workflows that share a topic with chat (workflow events, answer
+   * tokens): consumers in one process serve such messages after interactive ones (docs/adr).
+   */
+  lane: 'flotilla-lane',
 } as const;
 
 /** Headers of a message waiting in a delay topic. */

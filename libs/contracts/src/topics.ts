@@ -76,8 +76,12 @@ export const Topics = {
   toolBatchTasks: defineTopic({ name: 'flotilla.tasks.tool.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
   validatorTasks: defineTopic({ name: 'flotilla.tasks.validator.interactive.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
   validatorBatchTasks: defineTopic({ name: 'flotilla.tasks.validator.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.ExecuteStep] }),
-  /** Agents report step outcomes here; key = workflowId. */
+  /**
+   * Agents report step outcomes here, one topic per lane (interactive keeps the historical name) so
+   * the coordinator reads chat results in a group of their own, never behind a batch backlog's; key = workflowId.
+   */
   stepResults: defineTopic({ name: 'flotilla.step-results.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.StepSucceeded, Messages.StepErrored] }),
+  batchStepResults: defineTopic({ name: 'flotilla.step-results.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.StepSucceeded, Messages.StepErrored] }),
   /** Answer tokens as they are composed; key = workflowId. */
   answerStream: defineTopic({ name: 'flotilla.answer-stream.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.AnswerTokenStreamed] }),
   /** Final outcome of every request, for intake publishers; key = requestId. */
@@ -123,6 +127,9 @@ export const TASK_TOPICS = {
   validator: { interactive: Topics.validatorTasks, batch: Topics.validatorBatchTasks },
 } as const satisfies Record<Agent, Record<Lane, unknown>>;
 
+/** The step-results topic of each lane. */
+export const STEP_RESULT_TOPICS = { interactive: Topics.stepResults, batch: Topics.batchStepResults } as const satisfies Record<Lane, unknown>;
+
 export type WorkflowCommandMessage = TopicMessage<typeof Topics.workflowCommands>;
 
 export const ALL_TOPICS = Object.values(Topics);
@@ -132,8 +139,8 @@ export const ALL_TOPICS = Object.values(Topics);
  * gateway measures their lag (backpressure).
  */
 export const ConsumerGroups = {
-  /** Chat requests, step results and workflow commands. */
+  /** Chat requests, the interactive lane's step results and workflow commands. */
   coordinator: 'flotilla-coordinator',
-  /** The batch intake topics (public intake, REST), admitted at a bounded concurrency. */
+  /** The batch intake topics (public intake, REST), admitted at a bounded concurrency, and the batch lane's step results. */
   coordinatorBatch: 'flotilla-coordinator-batch',
 } as const;

@@ -3,6 +3,7 @@ import { EmbeddedDb, openEmbeddedDb } from '@flotilla/embedded-db';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
 import { DeferDelivery, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 import { partitionFor } from './partitioner';
+import { laneOfMessage, LaneTurns, processLaneTurns } from './lane-turns';
 
 interface Row {
   offset: number;
@@ -27,7 +28,8 @@ export class EmbeddedMessageBus implements MessageBus {
   private readonly appended = new EventEmitter();
   private connected = false;
 
-  constructor(private readonly file: string) {
+  /** `turns`: the process's interactive-first schedule, shared by every embedded bus of the process (one event loop). */
+  constructor(private readonly file: string, private readonly turns: LaneTurns = processLaneTurns()) {
     this.appended.setMaxListeners(0);
   }
 
@@ -166,8 +168,11 @@ export class EmbeddedMessageBus implements MessageBus {
         });
         if (delivery.kind === 'batch') {
           if (stopping) return;
+          const messages = rows.map(toMessage);
+          // A batch holding any chat message is chat work: it must not wait for a batch turn.
+          const lane = messages.some((m) => laneOfMessage(m, options.lane) === 'interactive') ? 'interactive' : 'batch';
           try {
-            await delivery.handler(rows.map(toMessage));
+            await this.turns.run(lane, () => delivery.handler(messages));
           } catch (err) {
             await backOff(err, topic, partition, rows[0]!.offset);
             continue;
@@ -179,8 +184,10 @@ export class EmbeddedMessageBus implements MessageBus {
         }
         for (const row of rows) {
           if (stopping) return;
+          const message = toMessage(row);
           try {
-            await delivery.handler(toMessage(row));
+            // Batch work waits for its turn of the event loop; interactive work goes at once (LaneTurns).
+            await this.turns.run(laneOfMessage(message, options.lane), () => delivery.handler(message));
           } catch (err) {
             await backOff(err, topic, partition, row.offset);
             break;

@@ -6,3 +6,4 @@ export { KafkaMessageBus } from './kafka-bus';
 export { partitionFor } from './partitioner';
 export * from './delay';
 export * from './claim-check-bus';
+export * from './lane-turns';

@@ -1,4 +1,5 @@
 import { ErrorCode, FlotillaError } from '@flotilla/common';
+import type { Lane } from '@flotilla/contracts';
 
 /**
  * The messaging port: everything a service needs from a log-based broker and nothing more.
@@ -83,6 +84,13 @@ export interface SubscribeOptions {
    * with what it publishes (exactly-once consume → produce).
    */
   autoCommit?: boolean;
+  /**
+   * The work lane of every message of this subscription (default `interactive`: then each message's
+   * `flotilla-lane` header decides). Within one process, batch messages are handled after
+   * interactive ones (embedded mode: see LaneTurns); Kafka consumers ignore it, lanes there are
+   * separate topics and consumer groups.
+   */
+  lane?: Lane;
 }
 
 /** The default of `SubscribeOptions.maxBatchSize`. */

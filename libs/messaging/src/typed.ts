@@ -35,6 +35,8 @@ export interface ConsumeOptions {
   /** Attempts for retryable failures before the message is dead-lettered. */
   maxAttempts?: number;
   logger?: Logger;
+  /** `batch` for the batch lane's topics: within one process, served after interactive work (SubscribeOptions.lane). */
+  lane?: SubscribeOptions['lane'];
 }
 
 /** Builds the wire form of a message ready to publish on a topic, with Flotilla's headers. */
@@ -211,6 +213,7 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     startAt: options.startAt,
     partitionsConcurrently: options.partitionsConcurrently,
     autoCommit,
+    lane: options.lane,
     handler: traced,
   });
 }

@@ -1,7 +1,7 @@
 import { createLogger, ErrorCode, FlotillaError, Logger } from '@flotilla/common';
 import { FlotillaConfig, loadConfig } from '@flotilla/config';
-import { Agent, ExecuteStepMessage, ExecuteStepV1, Lane, Messages, ModelInfoV1, TASK_TOPICS, Topics, TokenUsageV1 } from '@flotilla/contracts';
-import { consume, DeferDelivery, MessageBus, on, outgoing, Subscription } from '@flotilla/messaging';
+import { Agent, ExecuteStepMessage, ExecuteStepV1, Lane, Messages, ModelInfoV1, STEP_RESULT_TOPICS, TASK_TOPICS, TokenUsageV1 } from '@flotilla/contracts';
+import { consume, DeferDelivery, MessageBus, on, outgoing, OutgoingMessage, Subscription, withLane } from '@flotilla/messaging';
 import { injectTraceparent, withSpan } from '@flotilla/telemetry';
 import { LaneGate, LaneGateOptions } from './lane-gate';
 import { stepSpanAttributes } from './tracing';
@@ -95,7 +95,7 @@ export async function withinDeadline<T>(execution: Promise<T>, task: Pick<Execut
 
 /**
  * The loop every agent runs: take a step from its task topics, execute it, report the outcome on the
- * step-results topic. A failed step is reported, with whether retrying can help, for the
+ * step-results topic of its lane. A failed step is reported, with whether retrying can help, for the
  * coordinator to decide on — the agent neither swallows it nor retries on its own. Only a failure
  * to report is thrown, so the task is redelivered rather than lost.
  *
@@ -112,12 +112,14 @@ export async function startAgentWorker(bus: MessageBus, options: AgentWorkerOpti
     // The result's parent is this step's span (docs/adr/0011); the task's own context without tracing.
     const meta = { tenantId: task.tenantId, workflowId: task.workflowId, causationId: message.id, traceparent: injectTraceparent() ?? message.metadata.traceparent };
     const started = Date.now();
+    // The result goes back on the lane it came from: the coordinator reads each lane's results in its own group.
+    const report = (result: OutgoingMessage): Promise<void> => bus.publish([withLane(result, lane)]);
     try {
       const outcome = await withinDeadline(options.execute(task, message), task);
-      await bus.publish([outgoing(Topics.stepResults, Messages.StepSucceeded, task.workflowId, {
+      await report(outgoing(STEP_RESULT_TOPICS[lane], Messages.StepSucceeded, task.workflowId, {
         workflowId: task.workflowId, stepId: task.stepId, taskId: task.taskId, attempt: task.attempt,
         output: outcome.output, model: outcome.model, usage: outcome.usage,
-      }, meta, `res_${task.taskId}`)]);
+      }, meta, `res_${task.taskId}`));
       logger.info('step succeeded', { workflowId: task.workflowId, stepId: task.stepId, kind: task.kind, lane, ms: Date.now() - started });
       span.setAttribute('flotilla.step.outcome', 'succeeded');
     } catch (err) {
@@ -126,10 +128,10 @@ export async function startAgentWorker(bus: MessageBus, options: AgentWorkerOpti
       span.setAttribute('flotilla.error.code', error.code);
       span.fail(error.code);
       logger.warn('step errored', { workflowId: task.workflowId, stepId: task.stepId, lane, code: error.code, retryable: error.retryable, err: error });
-      await bus.publish([outgoing(Topics.stepResults, Messages.StepErrored, task.workflowId, {
+      await report(outgoing(STEP_RESULT_TOPICS[lane], Messages.StepErrored, task.workflowId, {
         workflowId: task.workflowId, stepId: task.stepId, taskId: task.taskId, attempt: task.attempt,
         error: { code: error.code, message: error.message.slice(0, 2000), retryable: error.retryable },
-      }, meta, `res_${task.taskId}`)]);
+      }, meta, `res_${task.taskId}`));
     }
   })));
 
@@ -145,6 +147,7 @@ export async function startAgentWorker(bus: MessageBus, options: AgentWorkerOpti
       groupId: agentGroup(options.agent, 'batch'),
       // More partitions than batch slots would only wait in the gate.
       partitionsConcurrently: Math.min(6, gate.stats().batch.limit),
+      lane: 'batch',
       logger,
       handlers: [handler('batch')],
     });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, ErrorCode, FlotillaError, waitFor } from '@flotilla/common';
-import { ExecuteStepV1, Lane, Messages, StepResultMessage, TASK_TOPICS, Topics } from '@flotilla/contracts';
+import { ExecuteStepV1, Headers, Lane, Messages, STEP_RESULT_TOPICS, StepResultMessage, TASK_TOPICS } from '@flotilla/contracts';
 import { connectBus, consume, EmbeddedMessageBus, on, outgoing, Subscription } from '@flotilla/messaging';
 import { agentGroup, startAgentWorker } from './agent-worker';
 import { LaneGate } from './lane-gate';
@@ -12,16 +12,23 @@ describe('the agent worker on two lanes', () => {
   let bus: EmbeddedMessageBus;
   const subs: Subscription[] = [];
   const results: StepResultMessage[] = [];
+  /** The topic and lane header each result (by task id) arrived with. */
+  const arrivedOn = new Map<string, { topic: string; lane?: string }>();
   const logger = createLogger({ service: 'test' });
   logger.info = () => undefined;
   logger.warn = () => undefined;
 
   beforeEach(async () => {
     results.length = 0;
+    arrivedOn.clear();
     dir = mkdtempSync(join(tmpdir(), 'agent-worker-'));
     bus = new EmbeddedMessageBus(join(dir, 'flotilla.db'));
     await connectBus(bus);
-    const observer = await consume(bus, { groupId: 'observer', handlers: [on(Topics.stepResults, async (m) => void results.push(m))] });
+    const observe = async (m: StepResultMessage, raw: { topic: string; headers: Record<string, string> }): Promise<void> => {
+      results.push(m);
+      arrivedOn.set(m.data.taskId, { topic: raw.topic, lane: raw.headers[Headers.lane] });
+    };
+    const observer = await consume(bus, { groupId: 'observer', handlers: [on(STEP_RESULT_TOPICS.interactive, observe), on(STEP_RESULT_TOPICS.batch, observe)] });
     subs.push(observer);
   });
 
@@ -70,6 +77,9 @@ describe('the agent worker on two lanes', () => {
     unblock();
     await waitFor(() => batch.every((t) => results.some((r) => r.data.taskId === t.taskId && r.type === 'StepSucceeded')), 15_000, 'every batch task reported');
     expect(batchPeak).toBe(2);
+    // Each result goes back on its lane's topic, marked with its lane.
+    expect(arrivedOn.get(chat.taskId)).toEqual({ topic: STEP_RESULT_TOPICS.interactive.name, lane: 'interactive' });
+    for (const t of batch) expect(arrivedOn.get(t.taskId)).toEqual({ topic: STEP_RESULT_TOPICS.batch.name, lane: 'batch' });
 
     // Each lane's progress is committed under its own group.
     const committed = async (lane: Lane) => [...(await bus.committedOffsets(agentGroup('tool', lane), TASK_TOPICS.tool[lane].name)).values()].reduce((a, b) => a + b, 0n);

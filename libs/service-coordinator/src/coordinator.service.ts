@@ -5,7 +5,7 @@ import { FlotillaConfig } from '@flotilla/config';
 import { ALL_TOPICS, ConsumerGroups, IntakeMessage, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
 import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
-import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription } from '@flotilla/messaging';
+import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription, withLane } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from '@flotilla/platform';
 import { sideEffectToolNames } from '@flotilla/tools';
 import { confirmToolsPin, decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
@@ -64,14 +64,17 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       logger: log,
       handlers: [
         on(Topics.interactiveIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_GROUP)),
-        on(Topics.stepResults, (m, raw) => this.onStepResult(m, raw)),
+        on(Topics.stepResults, (m, raw) => this.onStepResult(m, raw, COORDINATOR_GROUP)),
         on(Topics.workflowCommands, (m, raw) => this.onCommand(m, raw)),
       ],
     }));
+    // The batch lane in a group of its own — its intake and its step results — so a chat result is
+    // never read behind a backlog's; in one process its messages also wait for their turn (LaneTurns).
     this.subscriptions.push(await consume(this.bus, {
       groupId: COORDINATOR_BATCH_GROUP,
       autoCommit: false,
-      partitionsConcurrently: 6,
+      partitionsConcurrently: 12,
+      lane: 'batch',
       logger: log,
       handlers: [
         on(Topics.intake, async (m, raw) => {
@@ -79,6 +82,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
           await this.onIntake(m, raw, COORDINATOR_BATCH_GROUP);
         }),
         on(Topics.apiIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP)),
+        on(Topics.batchStepResults, (m, raw) => this.onStepResult(m, raw, COORDINATOR_BATCH_GROUP)),
       ],
     }));
     this.subscriptions.push(await startDelayForwarder(this.bus, { topics: ALL_TOPICS.map((t) => t.name), logger: log }));
@@ -137,18 +141,17 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     if (groupId === COORDINATOR_BATCH_GROUP && this.store.get(workflowId).status === 'none') {
       // Batch admission: past the bound, the intake partition waits (paused, not sleeping) while
       // running batch workflows finish, so a backlog of thousands never floods the agents' lanes.
-      const active = this.store.running().filter((s) => laneOf(s.channel) === 'batch').length;
-      if (active >= this.config.COORDINATOR_MAX_ACTIVE_BATCH) throw new DeferDelivery(250);
+      if (this.store.runningCount('batch') >= this.config.COORDINATOR_MAX_ACTIVE_BATCH) throw new DeferDelivery(250);
     }
     await this.handle(workflowId, message.id, raw, groupId, { type: 'StartWorkflow', data: { workflowId, request, pins: this.pins(), now: new Date().toISOString() } });
   }
 
-  private async onStepResult(message: StepResultMessage, raw: IncomingMessage): Promise<void> {
+  private async onStepResult(message: StepResultMessage, raw: IncomingMessage, groupId: string): Promise<void> {
     const now = new Date().toISOString();
     const command: WorkflowCommand = message.type === 'StepSucceeded'
       ? { type: 'RecordStepSucceeded', data: { result: message.data, now } }
       : { type: 'RecordStepErrored', data: { result: message.data, now } };
-    await this.handle(message.data.workflowId, message.id, raw, COORDINATOR_GROUP, command);
+    await this.handle(message.data.workflowId, message.id, raw, groupId, command);
   }
 
   private async onCommand(message: WorkflowCommandMessage, raw: IncomingMessage): Promise<void> {
@@ -198,7 +201,11 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     }
     const after: WorkflowState = fold(events, state);
     const tenantId = after.tenantId;
-    await this.bus.publishAndCommit([...eventMessages(events, state, workflowId, tenantId, causationId), ...followUps(events, after)], [consumed]);
+    const out = [...eventMessages(events, state, workflowId, tenantId, causationId), ...followUps(events, after)];
+    // A batch workflow's events, timers and results are marked as such: their consumers in one
+    // process (the projector, live updates, this coordinator's tail) serve chat's first.
+    const lane = laneOf(after.channel);
+    await this.bus.publishAndCommit(lane === 'batch' ? out.map((m) => withLane(m, lane)) : out, [consumed]);
     this.store.set(workflowId, after);
     if (after.status !== 'running') log.info(`workflow ${after.status}`, { workflowId, events: after.version });
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { createLogger, waitFor } from '@flotilla/common';
-import { Topics, WorkflowEvent } from '@flotilla/contracts';
+import { Lane, laneOf, Topics, WorkflowEvent } from '@flotilla/contracts';
 import { consume, MessageBus, on, Subscription } from '@flotilla/messaging';
 import { DomainEvent, evolve, initialState, toDomainEvent, WorkflowState } from '@flotilla/workflow';
 
@@ -78,6 +78,8 @@ export class WorkflowStore {
   /** The states folded from the log alone, in insertion order = finishing order for tombstones. */
   private readonly logged = new Map<string, WorkflowState>();
   private readonly consumed = new Map<number, bigint>();
+  /** Running workflows in the view, per lane: batch admission asks on every intake message, so it must not scan the view. */
+  private readonly runningPerLane: Record<Lane, number> = { interactive: 0, batch: 0 };
   private tail?: Subscription;
   private applied = 0;
   private sinceSnapshot = 0;
@@ -195,7 +197,20 @@ export class WorkflowStore {
 
   /** Records the state after this replica appended events for a workflow. */
   set(workflowId: string, state: WorkflowState): void {
-    this.states.set(workflowId, compact(state));
+    this.put(workflowId, compact(state));
+  }
+
+  /** How many workflows of `lane` are running (O(1)). */
+  runningCount(lane: Lane): number {
+    return this.runningPerLane[lane];
+  }
+
+  /** Every change of the view goes through here, so the per-lane counts stay exact. */
+  private put(workflowId: string, state: WorkflowState): void {
+    const before = this.states.get(workflowId);
+    if (before?.status === 'running') this.runningPerLane[laneOf(before.channel)]--;
+    if (state.status === 'running') this.runningPerLane[laneOf(state.channel)]++;
+    this.states.set(workflowId, state);
   }
 
   running(): WorkflowState[] {
@@ -246,7 +261,7 @@ export class WorkflowStore {
     this.logged.set(workflowId, next);
     // The view never goes back: this replica's own appends may already have taken it further.
     const current = this.states.get(workflowId);
-    if (!current || current.version <= next.version) this.states.set(workflowId, next);
+    if (!current || current.version <= next.version) this.put(workflowId, next);
     this.applied++;
   }
 
@@ -323,7 +338,7 @@ export class WorkflowStore {
     }
     for (const s of [...body.tombstones, ...body.running]) {
       this.logged.set(s.workflowId, s);
-      this.states.set(s.workflowId, s);
+      this.put(s.workflowId, s);
     }
     const startAt: Record<number, string> = {};
     for (const [p, o] of Object.entries(body.offsets)) {

@@ -269,4 +269,38 @@ describe('WorkflowStore snapshots over the embedded log', () => {
   it('names its format after the state shape, so a changed shape ignores old snapshots', () => {
     expect(WORKFLOW_SNAPSHOT_FORMAT).toMatch(/^workflow-states\/v1;[0-9a-f]{12}$/);
   });
+
+  it('counts running workflows per lane without scanning, exactly as the view has them — from the log, its own appends and a snapshot', async () => {
+    for (let s = 0; s < 3; s++) await f.history.advance(...range(0, 12));
+    const counted = (store: WorkflowStore): Record<string, number> => ({ interactive: store.runningCount('interactive'), batch: store.runningCount('batch') });
+    const scanned = (store: WorkflowStore): Record<string, number> => ({
+      interactive: store.running().filter((s) => s.channel === 'chat').length, batch: store.running().filter((s) => s.channel !== 'chat').length,
+    });
+    const store = await rebuilt(f, 'lanes', f.options());
+    try {
+      expect(counted(store)).toEqual(scanned(store));
+      expect(store.runningCount('interactive')).toBeGreaterThan(0);
+      // This replica's own appends: a batch workflow starts, then ends; a chat one ends.
+      const batchId = workflowIdFor('acme', 'batch-1');
+      const running: WorkflowState = { ...initialState(), workflowId: batchId, tenantId: 'acme', status: 'running', channel: 'intake', version: 1 };
+      store.set(batchId, running);
+      expect(counted(store)).toEqual({ interactive: scanned(store).interactive, batch: 1 });
+      store.set(batchId, { ...running, version: 2 }); // still running: counted once
+      expect(store.runningCount('batch')).toBe(1);
+      store.set(batchId, { ...running, status: 'completed', version: 3 });
+      const chatId = store.running().find((s) => s.channel === 'chat')!.workflowId;
+      store.set(chatId, { ...store.get(chatId), status: 'failed', version: store.get(chatId).version + 1 });
+      expect(counted(store)).toEqual(scanned(store));
+      expect(store.runningCount('batch')).toBe(0);
+    } finally {
+      await store.stop();
+    }
+    const restored = await rebuilt(f, 'lanes-again', f.options());
+    try {
+      expect(restored.rebuiltFrom).toMatchObject({ from: 'snapshot' });
+      expect(counted(restored)).toEqual(scanned(restored));
+    } finally {
+      await restored.stop();
+    }
+  });
 });

@@ -8,7 +8,7 @@ import {
   PROMPT_VERSION, SUBMIT_PLAN_TOOL, sumUsage,
 } from '@flotilla/llm';
 import { ConversationStore, createConversationStore, createCounterStore, ManagedCounterStore } from '@flotilla/memory';
-import { MessageBus, outgoing, Subscription } from '@flotilla/messaging';
+import { MessageBus, outgoing, Subscription, withLane } from '@flotilla/messaging';
 import { BUS, CONFIG, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
 import { createDefaultTools } from '@flotilla/tools';
 
@@ -166,8 +166,9 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
       if (pending.length === 0) return;
       const batch = pending;
       pending = [];
-      await this.bus.publish(batch.map((text) => outgoing(Topics.answerStream, Messages.AnswerTokenStreamed, task.workflowId,
-        { workflowId: task.workflowId, taskId: task.taskId, seq: seq++, text }, { tenantId: task.tenantId, workflowId: task.workflowId })));
+      // A batch workflow's tokens are marked so that, in one process, chat tokens go first (LaneTurns).
+      await this.bus.publish(batch.map((text) => withLane(outgoing(Topics.answerStream, Messages.AnswerTokenStreamed, task.workflowId,
+        { workflowId: task.workflowId, taskId: task.taskId, seq: seq++, text }, { tenantId: task.tenantId, workflowId: task.workflowId }), task.context.lane ?? 'interactive')));
     };
     const result = await this.model.stream(this.routed(task, request), async (token) => {
       pending.push(token);

@@ -100,6 +100,7 @@ export async function startIngestion(bus: MessageBus, kb: KnowledgeBase, options
     groupId: INGEST_GROUP,
     maxAttempts,
     partitionsConcurrently: options.partitionsConcurrently ?? INGEST_PARTITIONS_CONCURRENTLY,
+    lane: 'batch',
     logger,
     handlers: [on(Topics.ingest, (message, raw) => inLane(gate, 'batch', () => handle(message, raw)))],
   });

@@ -373,11 +373,11 @@ export function toolTaskTopics(): string[] {
   return [...tool.filter((n) => /interactive/.test(n)), ...tool.filter((n) => !/interactive/.test(n))];
 }
 
-/** Step results (any outcome) reported for the given task ids, read from the step-results topic. */
+/** Step results (any outcome) reported for the given task ids, read from the step-results topics (one per lane). */
 export function stepResultsFor(sut: SystemUnderTest, taskIds: Set<string>): Map<string, string[]> {
-  const resultsTopic = Object.values(Topics).map((t) => t.name).find((n) => /step-results/.test(n)) ?? Topics.stepResults.name;
+  const resultsTopics = Object.values(Topics).map((t) => t.name).filter((n) => /step-results/.test(n));
   const out = new Map<string, string[]>();
-  for (const m of consumeAll(sut, resultsTopic)) {
+  for (const m of resultsTopics.flatMap((topic) => consumeAll(sut, topic))) {
     let e: Envelope;
     try {
       e = JSON.parse(m.payload ?? '') as Envelope;
