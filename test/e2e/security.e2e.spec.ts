@@ -418,6 +418,25 @@ describe('WebSocket authentication', () => {
     expect(closed.ms).toBeLessThan(8_000);
   });
 
+  it('a connection opened with an API key ends when the key is revoked: its next ask gets UNAUTHENTICATED and the socket closes with 4401', async () => {
+    const created = await call('/v1/admin/api-keys', { method: 'POST', apiKey: BOOTSTRAP_KEY, body: { name: 'kiosk', tenantId: 'acme', roles: ['chat'] } });
+    expect(created.status).toBe(201);
+    const key = (created.body as { key: string }).key;
+    const keyId = (created.body as { keyId: string }).keyId;
+    sentSecrets.push(key);
+    const { socket } = await connect({ headers: { 'x-api-key': key } });
+    const s = socket!;
+    s.send({ type: 'ask', question: 'What is your return policy?' });
+    await s.next((f) => f.type === 'accepted');
+    expect((await call(`/v1/admin/api-keys/${keyId}`, { method: 'DELETE', apiKey: BOOTSTRAP_KEY })).status).toBe(200);
+    const closed = new Promise<number>((resolve) => s.ws.once('close', (code) => resolve(code)));
+    const from = s.frames.length;
+    s.send({ type: 'ask', question: 'And my order 1001?' });
+    expect(await s.next((f) => f.type === 'error', 30_000, from)).toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(await closed).toBe(4401);
+    expect(s.frames.slice(from).some((f) => f.type === 'accepted')).toBe(false);
+  });
+
   it('asks as the token\'s user only: naming another user is a FORBIDDEN frame; a proper ask is accepted for the token\'s tenant and user', async () => {
     const { socket } = await connect({ headers: { authorization: `Bearer ${hs('ws-asker', 'acme', ['chat', 'workflows:read'])}` } });
     const s = socket!;

@@ -5,12 +5,12 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createLogger, FieldError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { CONFIG, withServerSpan } from '@flotilla/platform';
-import { Authenticator, Principal } from '@flotilla/auth';
+import { Authenticator, credentialFrom, Principal, Unauthenticated } from '@flotilla/auth';
 import { Admission, TenantOverBudget } from './admission';
 import { asActor } from './actor-context';
 import { AUTHENTICATOR } from './auth.tokens';
 import { FrameRateLimiter, RateLimited, RateLimiter } from './rate-limiter';
-import { authenticateUpgrade, selectProtocol } from './ws-auth';
+import { authenticateUpgrade, selectProtocol, upgradeCredential } from './ws-auth';
 import { actingUser } from './workflows.controller';
 import { AskFrame, ConfirmFrame } from './dto';
 import { checkFrame } from './frame-check';
@@ -106,6 +106,7 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
     const send = (frame: ServerFrame): void => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
     };
+    const keyStillValid = this.watchApiKey(principal, req, socket, send);
     if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(tenant)) {
       send({ type: 'error', code: 'INVALID_TENANT', message: 'tenant must be 1-128 characters of letters, digits, _ . : -' });
       socket.close(1008, 'invalid tenant');
@@ -148,7 +149,9 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         return;
       }
       if (type === 'confirm') {
-        this.confirm(principal, frame, tenant, send);
+        void keyStillValid().then((valid) => {
+          if (valid) this.confirm(principal, frame, tenant, send);
+        });
         return;
       }
       if (type !== 'ask') {
@@ -158,8 +161,9 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
       const ask = checkFrame(AskFrame, frame, 'ask', send);
       if (!ask) return;
       // One trace per question (docs/adr/0011): the workflow the ask starts runs under this span.
-      void withServerSpan('chat ask', { 'flotilla.tenant.id': tenant, 'flotilla.channel': 'chat', 'network.protocol.name': 'websocket', 'user_agent.original': req.headers['user-agent'] },
-        () => this.askAs(principal, ask, tenant, send, unwatch)).catch((err: unknown) => {
+      void keyStillValid().then(async (valid) => {
+        if (valid) await withServerSpan('chat ask', { 'flotilla.tenant.id': tenant, 'flotilla.channel': 'chat', 'network.protocol.name': 'websocket', 'user_agent.original': req.headers['user-agent'] }, () => this.askAs(principal, ask, tenant, send, unwatch));
+      }).catch((err: unknown) => {
         if (err instanceof TenantOverBudget) {
           send({ type: 'error', code: 'TENANT_TOKEN_BUDGET', message: err.message, requestId: ask.requestId });
           return;
@@ -168,6 +172,39 @@ export class ChatServer implements OnApplicationBootstrap, BeforeApplicationShut
         send({ type: 'error', code: 'UNAVAILABLE', message: 'the request could not be accepted; try again', requestId: ask.requestId });
       });
     });
+  }
+
+  /**
+   * A connection opened with an API key lives no longer than the key: before each ask or confirm, and
+   * every AUTH_API_KEY_CACHE_MS (at least 5 s) while idle, the key is verified again (through the
+   * authenticator's short cache, so a revocation on any replica is seen within that time). A revoked
+   * or expired key gets an UNAUTHENTICATED error frame and the socket is closed with 4401; its
+   * in-flight workflows go on and can be resumed with a valid credential. If the key store cannot be
+   * reached the connection is kept: an outage of the store must not drop every chat.
+   * Returns the check to run before a frame is acted on (always true for other credentials).
+   */
+  private watchApiKey(principal: Principal, req: IncomingMessage, socket: WebSocket, send: (f: ServerFrame) => void): () => Promise<boolean> {
+    const token = principal.via === 'api-key' ? (upgradeCredential(req) ?? credentialFrom(req.headers))?.token : undefined;
+    if (token === undefined) return () => Promise.resolve(true);
+    const check = async (): Promise<boolean> => {
+      try {
+        await this.auth.verifyApiKey(token);
+        return true;
+      } catch (err) {
+        if (!(err instanceof Unauthenticated)) {
+          log.warn('API key of an open chat connection could not be re-checked; keeping it', { keyId: principal.keyId, err });
+          return true;
+        }
+        log.info('chat connection closed: its API key is no longer valid', { keyId: principal.keyId, reason: err.reason });
+        send({ type: 'error', code: 'UNAUTHENTICATED', message: `the connection's API key is no longer valid (${err.reason}); reconnect with a valid credential` });
+        socket.close(CREDENTIAL_EXPIRED, 'credential revoked');
+        return false;
+      }
+    };
+    const every = setInterval(() => void check(), Math.max(5_000, this.config.AUTH_API_KEY_CACHE_MS));
+    every.unref();
+    socket.once('close', () => clearInterval(every));
+    return check;
   }
 
   /**
