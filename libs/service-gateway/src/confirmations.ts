@@ -13,8 +13,12 @@ import { foldStored } from './workflow-view';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-/** How long a claim on an answer is kept: longer than any question stays open. */
-const CLAIM_TTL_MS = 86_400_000;
+/**
+ * How long an answer's claim holds. Long enough for the answer to reach the read model (after which
+ * it shows there as answered); short enough that an answer claimed by a gateway that died before
+ * publishing it can be given again a minute later, well before the question expires.
+ */
+const CLAIM_TTL_MS = 60_000;
 
 /**
  * How long to wait for the read model to show a question the user may already have seen live (the
