@@ -107,7 +107,9 @@ export function questionFor(i: number): string {
     case 1: case 7:
       return i % 20 < 10 ? 'What is your warranty policy?' : 'How long do I have to return an item?';
     case 2: case 8:
-      return `Please refund $5 on order ${order}.`;
+      // No amount: the order is looked up and the answer asks for one. A refund with an amount would
+      // wait for a confirmation nobody in the load gives (docs/adr/0012) and end expired.
+      return `Can I get a refund on order ${order}?`;
     case 4:
       return 'Do you sell a rechargeable headlamp?';
     default:
@@ -329,10 +331,10 @@ export async function refundLedger(sut: SystemUnderTest): Promise<RefundLedger> 
 }
 
 /**
- * Side-effecting work the workflows themselves cannot produce (the planner is never offered
- * side-effecting tools, and the refund_request plan is compose + validate): refund.request tasks
- * published on the tool agent's task topic, as the coordinator would dispatch them, cloned from a
- * real task on that topic so that the contract's current shape is kept. Returns the task ids.
+ * Side-effecting work without a user to confirm it (a workflow's refund waits for the user's
+ * confirmation, docs/adr/0012): refund.request tasks published on the tool agent's task topic, as
+ * the coordinator dispatches them once confirmed (with a `confirmation`), cloned from a real task on
+ * that topic so that the contract's current shape is kept. Returns the task ids.
  */
 export function publishRefundTasks(sut: SystemUnderTest, n: number, prefix: string): { taskIds: string[]; workflowIds: string[] } {
   let topic = '';
