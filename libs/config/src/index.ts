@@ -195,13 +195,6 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(1000)
   CONFIRMATION_TIMEOUT_MS = 120000;
 
-  /**
-   * How long a side-effecting step (a refund) waits for the user's confirmation before the workflow
-   * ends as expired with nothing done. Pinned per workflow; the workflow's deadline still applies.
-   */
-  @Transform(toInt) @IsInt() @Min(1000)
-  CONFIRMATION_TIMEOUT_MS = 120000;
-
   /** Retry backoff: before attempt n, min(max, base · 2^(n−2)) ms with jitter. */
   @Transform(toInt) @IsInt() @Min(0)
   RETRY_BACKOFF_BASE_MS = 1000;
