@@ -14,7 +14,7 @@ import { createDefaultTools } from '@flotilla/tools';
 
 const log = createLogger({ service: 'planner' });
 
-/** Tokens are published in small batches: fewer broker round trips, still a live stream. */
+/** Tokens wait for a batch of at least this many (or the end, or a publish in flight to return): fewer broker round trips, still a live stream. */
 const TOKEN_BATCH = 6;
 /** Conversation context given to the planner for follow-up questions. */
 const MEMORY_TOKENS = 1500;
@@ -160,21 +160,41 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
       revision,
       rejectedReasons: Array.isArray(task.input['rejectedReasons']) ? (task.input['rejectedReasons'] as unknown[]).map(String) : undefined,
     });
+    // At most one publish in flight; tokens that arrive meanwhile wait and go out together when it
+    // returns. The model's stream never waits for the broker, a slow broker gets bigger batches
+    // instead of a queue of round trips, and order is kept (one sender, batches in sequence).
     let seq = 0;
     let pending: string[] = [];
-    const flush = async (): Promise<void> => {
-      if (pending.length === 0) return;
-      const batch = pending;
-      pending = [];
-      // A batch workflow's tokens are marked so that, in one process, chat tokens go first (LaneTurns).
-      await this.bus.publish(batch.map((text) => withLane(outgoing(Topics.answerStream, Messages.AnswerTokenStreamed, task.workflowId,
-        { workflowId: task.workflowId, taskId: task.taskId, seq: seq++, text }, { tenantId: task.tenantId, workflowId: task.workflowId }), task.context.lane ?? 'interactive')));
+    let sending: Promise<void> | undefined;
+    let failed: unknown;
+    const send = async (): Promise<void> => {
+      while (pending.length > 0) {
+        const batch = pending;
+        pending = [];
+        // A batch workflow's tokens are marked so that, in one process, chat tokens go first (LaneTurns).
+        await this.bus.publish(batch.map((text) => withLane(outgoing(Topics.answerStream, Messages.AnswerTokenStreamed, task.workflowId,
+          { workflowId: task.workflowId, taskId: task.taskId, seq: seq++, text }, { tenantId: task.tenantId, workflowId: task.workflowId }), task.context.lane ?? 'interactive')));
+      }
     };
-    const result = await this.model.stream(this.routed(task, request), async (token) => {
+    const kick = (): void => {
+      sending ??= send().catch((err: unknown) => {
+        failed ??= err;
+      }).finally(() => {
+        sending = undefined;
+      });
+    };
+    const result = await this.model.stream(this.routed(task, request), (token) => {
+      if (failed) throw failed;
       pending.push(token);
-      if (pending.length >= TOKEN_BATCH) await flush();
+      if (pending.length >= TOKEN_BATCH) kick();
+      return Promise.resolve();
     });
-    await flush();
+    // A send that was just finishing when the last tokens came may have left them behind: go again.
+    do {
+      kick();
+      while (sending) await sending;
+    } while (pending.length > 0 && !failed);
+    if (failed) throw failed;
     return {
       output: { answer: result.text, sources: sourcesCited(result.text, facts), streamedTokens: seq },
       model: result.model,
