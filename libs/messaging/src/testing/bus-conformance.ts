@@ -81,6 +81,18 @@ export function runBusConformance(name: string, makeBus: () => Promise<BusUnderT
       return s;
     }
 
+    /** Every dead-letter record published on `bus` from now on, decoded, appended to `into`. */
+    async function collectDeadLetters(bus: MessageBus, into: DeadLetterRecordedV1[]): Promise<void> {
+      await track(bus.subscribe({
+        groupId: unique('dlq-reader'), topics: [Topics.deadLetters.name], fromBeginning: true,
+        handler: async (m) => {
+          const d = decode(Topics.deadLetters, m.value);
+          if (!d.ok) throw d.error;
+          into.push(d.message.data);
+        },
+      }));
+    }
+
     async function freshTopic(bus: MessageBus, partitions: number): Promise<string> {
       const topic = unique('conf');
       await bus.ensureTopics([{ name: topic, partitions }]);
@@ -448,14 +460,7 @@ export function runBusConformance(name: string, makeBus: () => Promise<BusUnderT
         const handled: string[] = [];
         const batches: string[][] = [];
         const deadLetters: DeadLetterRecordedV1[] = [];
-        await track(bus.subscribe({
-          groupId: unique('dlq-reader'), topics: [Topics.deadLetters.name], fromBeginning: true,
-          handler: async (m) => {
-            const d = decode(Topics.deadLetters, m.value);
-            if (!d.ok) throw d.error;
-            deadLetters.push(d.message.data);
-          },
-        }));
+        await collectDeadLetters(bus, deadLetters);
         await track(consumeBatches(bus, {
           groupId: group,
           handlers: [onBatch(intake, async (items) => {
@@ -525,14 +530,7 @@ export function runBusConformance(name: string, makeBus: () => Promise<BusUnderT
         const group = unique('svc');
         const handled: string[] = [];
         const deadLetters: DeadLetterRecordedV1[] = [];
-        await track(bus.subscribe({
-          groupId: unique('dlq-reader'), topics: [Topics.deadLetters.name], fromBeginning: true,
-          handler: async (m) => {
-            const d = decode(Topics.deadLetters, m.value);
-            if (!d.ok) throw d.error;
-            deadLetters.push(d.message.data);
-          },
-        }));
+        await collectDeadLetters(bus, deadLetters);
         await track(consume(options.wrap ? options.wrap(bus) : bus, {
           groupId: group,
           maxAttempts: options.maxAttempts,
