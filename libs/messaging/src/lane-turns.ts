@@ -4,8 +4,8 @@ import type { IncomingMessage, OutgoingMessage } from './port';
 /**
  * The lane a message belongs to: a subscription of the batch lane (batch task, intake or ingest
  * topics) makes all its messages batch; otherwise the message's `flotilla-lane` header decides
- * (workflow events, step results and answer tokens of batch workflows carry `batch`); anything
- * else is interactive.
+ * (workflow events, step results and answer tokens of batch workflows carry `batch`). For consumers
+ * that tell lanes apart themselves; the embedded bus schedules by the subscription's lane only.
  */
 export function laneOfMessage(message: Pick<IncomingMessage, 'headers'>, subscriptionLane: Lane = 'interactive'): Lane {
   return subscriptionLane === 'batch' || message.headers[Headers.lane] === 'batch' ? 'batch' : 'interactive';

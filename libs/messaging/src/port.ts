@@ -85,10 +85,11 @@ export interface SubscribeOptions {
    */
   autoCommit?: boolean;
   /**
-   * The work lane of every message of this subscription (default `interactive`: then each message's
-   * `flotilla-lane` header decides). Within one process, batch messages are handled after
-   * interactive ones (embedded mode: see LaneTurns); Kafka consumers ignore it, lanes there are
-   * separate topics and consumer groups.
+   * The work lane of every message of this subscription (default `interactive`). Within one
+   * process, a batch subscription's messages are handled after interactive work (embedded mode: see
+   * LaneTurns); consumers of shared topics stay `interactive` whatever a message's `flotilla-lane`
+   * header says (a chat message must not wait behind batch turns on its partition). Kafka consumers
+   * ignore it: lanes there are separate topics and consumer groups.
    */
   lane?: Lane;
 }
