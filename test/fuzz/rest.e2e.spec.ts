@@ -124,9 +124,9 @@ const request: fc.Arbitrary<Req> = fc.oneof(
   fc.record({ id: pathId, tenant: tenantHeader }).map(({ id, tenant }) => withHeaders({ method: 'GET', path: `/v1/workflows/${id}`, headers: {} }, undefined, undefined, undefined, tenant)),
   fc.record({ id: fc.oneof(pathId, fc.constantFrom('user-1', 'u.2')), body, contentType, encoding, tenant: tenantHeader })
     .map(({ id, body: b, contentType: ct, encoding: enc, tenant }) => withHeaders({ method: 'PUT', path: `/v1/users/${id}/preferences`, headers: {} }, b, ct, enc, tenant)),
-  // Cancellation and API-key administration take bodies and ids too.
-  fc.record({ id: pathId, body, contentType, encoding, tenant: tenantHeader })
-    .map(({ id, body: b, contentType: ct, encoding: enc, tenant }) => withHeaders({ method: 'POST', path: `/v1/workflows/${id}/cancel`, headers: {} }, b, ct, enc, tenant)),
+  // Cancellation, confirmation and API-key administration take bodies and ids too.
+  fc.record({ id: pathId, body, contentType, encoding, tenant: tenantHeader, action: fc.constantFrom('cancel', 'confirm') })
+    .map(({ id, body: b, contentType: ct, encoding: enc, tenant, action }) => withHeaders({ method: 'POST', path: `/v1/workflows/${id}/${action}`, headers: {} }, b, ct, enc, tenant)),
   fc.record({ body, contentType, encoding, tenant: tenantHeader })
     .map(({ body: b, contentType: ct, encoding: enc, tenant }) => withHeaders({ method: 'POST', path: '/v1/admin/api-keys', headers: {} }, b, ct, enc, tenant)),
 );
