@@ -75,7 +75,9 @@ describe('resumable answer streams', () => {
   beforeAll(async () => {
     provider = await startOpenAiTestServer();
     provider.script(script);
-    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test' });
+    // The held answer pauses mid-stream while a gateway is killed and another started (~20 s):
+    // longer than the default per-attempt limit, which would (rightly) cut it and retry the step.
+    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test', LLM_ATTEMPT_TIMEOUT_MS: '60000' });
     resumeUrl = sut.gatewayUrl;
   });
 
