@@ -183,7 +183,9 @@ describe('poison messages on every consumed topic', () => {
     } finally {
       chat.close();
     }
-    for (const question of ['What is your warranty policy?', 'Do you sell a rechargeable headlamp?', 'Please refund $5 on order 1002.']) {
+    // No refund with an amount here: it would (rightly) wait for a confirmation nobody gives; the order
+    // lookup takes the same tool-agent lane after the poison.
+    for (const question of ['What is your warranty policy?', 'Do you sell a rechargeable headlamp?', 'Where is my order 1002?']) {
       const r = await fetch(`${sut.gatewayUrl}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question }) });
       const body = (await r.json()) as { workflowId: string; requestId: string };
       if (r.status !== 202) problems.push(`POST /v1/workflows after the poison: HTTP ${r.status}`);
