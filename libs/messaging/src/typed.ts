@@ -242,17 +242,13 @@ export function onBatch<TDefs extends readonly MessageDef<string, object>[]>(
   return { topic: topic as unknown as AnyTopic, handleBatch: handleBatch as unknown as BatchTopicHandler['handleBatch'] };
 }
 
-export interface ConsumeBatchesOptions {
-  groupId: string;
+/** `consume`'s options with batch handlers; the adapter always commits a batch once it is handled. */
+export interface ConsumeBatchesOptions extends Omit<ConsumeOptions, 'handlers' | 'autoCommit' | 'lane'> {
   handlers: BatchTopicHandler[];
-  fromBeginning?: boolean;
-  startAt?: SubscribeOptions['startAt'];
-  partitionsConcurrently?: number;
   /** The most messages one batch holds (default 500). */
   maxBatchSize?: number;
   /** Attempts for retryable failures, of the whole batch and then of each message, before dead-lettering. */
   maxAttempts?: number;
-  logger?: Logger;
 }
 
 /**
