@@ -6,6 +6,7 @@
  * planner's calls one after another — a completion (plan), then a streamed answer (compose) — each
  * with the planner's 30 s deadline, until the circuit (5 consecutive failures) opens. `after`: the
  * default per-attempt limits (LLM_ATTEMPT_TIMEOUT_MS 10 s, LLM_FIRST_TOKEN_TIMEOUT_MS 5 s,
+ * LLM_STREAM_IDLE_TIMEOUT_MS 5 s — never reached here, the provider sends no token —,
  * LLM_FALLBACK_RESERVE_MS 2 s). `before`: limits that never fire before the deadline, which is how
  * calls ran before per-attempt timeouts. Reports the time to open, and how many calls were answered
  * (by the local fallback) or failed on the way.
@@ -15,8 +16,8 @@ import { AddressInfo } from 'node:net';
 import { composeRequest, createLanguageModel, intentRequest } from '@flotilla/llm';
 
 const LIMITS = {
-  after: { LLM_ATTEMPT_TIMEOUT_MS: 10_000, LLM_FIRST_TOKEN_TIMEOUT_MS: 5_000, LLM_FALLBACK_RESERVE_MS: 2_000 },
-  before: { LLM_ATTEMPT_TIMEOUT_MS: 60_000, LLM_FIRST_TOKEN_TIMEOUT_MS: 59_000, LLM_FALLBACK_RESERVE_MS: 0 },
+  after: { LLM_ATTEMPT_TIMEOUT_MS: 10_000, LLM_FIRST_TOKEN_TIMEOUT_MS: 5_000, LLM_STREAM_IDLE_TIMEOUT_MS: 5_000, LLM_FALLBACK_RESERVE_MS: 2_000 },
+  before: { LLM_ATTEMPT_TIMEOUT_MS: 60_000, LLM_FIRST_TOKEN_TIMEOUT_MS: 59_000, LLM_STREAM_IDLE_TIMEOUT_MS: 59_000, LLM_FALLBACK_RESERVE_MS: 0 },
 };
 const DEADLINE_MS = 30_000;
 const GIVE_UP_MS = 200_000;

@@ -75,9 +75,10 @@ describe('resumable answer streams', () => {
   beforeAll(async () => {
     provider = await startOpenAiTestServer();
     provider.script(script);
-    // The held answer pauses mid-stream while a gateway is killed and another started (~20 s):
-    // longer than the default per-attempt limit, which would (rightly) cut it and retry the step.
-    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test', LLM_ATTEMPT_TIMEOUT_MS: '60000' });
+    // The held answer sends nothing mid-stream while a gateway is killed and another started (~20 s):
+    // a silence longer than the default stream idle limit, which would (rightly) cut it and retry the
+    // step. (The whole-call LLM_ATTEMPT_TIMEOUT_MS does not apply to a text stream.)
+    sut = await SystemUnderTest.start(mode, { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: provider.url, OPENAI_MODEL: 'gpt-test', LLM_STREAM_IDLE_TIMEOUT_MS: '60000' });
     resumeUrl = sut.gatewayUrl;
   });
 

@@ -32,8 +32,10 @@ describe('loadConfig', () => {
 
   it('bounds model calls by default, and refuses a first-token timeout that could never fire first', () => {
     const c = loadConfig({});
-    expect([c.LLM_ATTEMPT_TIMEOUT_MS, c.LLM_FIRST_TOKEN_TIMEOUT_MS, c.LLM_FALLBACK_RESERVE_MS]).toEqual([10000, 5000, 2000]);
-    expect(loadConfig({ LLM_ATTEMPT_TIMEOUT_MS: '8000', LLM_FIRST_TOKEN_TIMEOUT_MS: '2000' })).toMatchObject({ LLM_ATTEMPT_TIMEOUT_MS: 8000, LLM_FIRST_TOKEN_TIMEOUT_MS: 2000 });
+    expect([c.LLM_ATTEMPT_TIMEOUT_MS, c.LLM_FIRST_TOKEN_TIMEOUT_MS, c.LLM_STREAM_IDLE_TIMEOUT_MS, c.LLM_FALLBACK_RESERVE_MS]).toEqual([10000, 5000, 5000, 2000]);
+    expect(loadConfig({ LLM_ATTEMPT_TIMEOUT_MS: '8000', LLM_FIRST_TOKEN_TIMEOUT_MS: '2000', LLM_STREAM_IDLE_TIMEOUT_MS: '60000' }))
+      .toMatchObject({ LLM_ATTEMPT_TIMEOUT_MS: 8000, LLM_FIRST_TOKEN_TIMEOUT_MS: 2000, LLM_STREAM_IDLE_TIMEOUT_MS: 60000 });
+    expect(() => loadConfig({ LLM_STREAM_IDLE_TIMEOUT_MS: '50' })).toThrow(expect.objectContaining({ code: ErrorCode.ConfigInvalid, fields: [expect.objectContaining({ field: 'LLM_STREAM_IDLE_TIMEOUT_MS' })] }) as Error);
     expect(() => loadConfig({ LLM_ATTEMPT_TIMEOUT_MS: '4000' })).toThrow(expect.objectContaining({
       code: ErrorCode.ConfigInvalid, fields: [{ field: 'LLM_FIRST_TOKEN_TIMEOUT_MS', reasons: ['must be less than LLM_ATTEMPT_TIMEOUT_MS'] }],
     }) as Error);

@@ -141,8 +141,9 @@ export class FlotillaConfig {
   LLM_CACHE_TTL_MS = 300000;
 
   /**
-   * Longest one call to one model may take (ms), streaming included. Past it the call is aborted,
-   * counts as that model's failure towards its circuit breaker, and the next model of the chain answers.
+   * Longest a whole-response call to one model may take (ms): a completion, or a stream that offers
+   * tools. Past it the call is aborted, counts as that model's failure towards its circuit breaker, and
+   * the next model of the chain answers. A streamed text answer is not cut by it (see the next two).
    */
   @Transform(toInt) @IsInt() @Min(100)
   LLM_ATTEMPT_TIMEOUT_MS = 10000;
@@ -150,6 +151,10 @@ export class FlotillaConfig {
   /** A streamed answer that sends no first token within this (ms) times out the same way: the provider hangs. */
   @Transform(toInt) @IsInt() @Min(100)
   LLM_FIRST_TOKEN_TIMEOUT_MS = 5000;
+
+  /** A streamed answer that, after its first token, sends nothing for this long (ms) times out the same way: the provider stalled. */
+  @Transform(toInt) @IsInt() @Min(100)
+  LLM_STREAM_IDLE_TIMEOUT_MS = 5000;
 
   /** Of a model call's deadline, the time (ms) kept free for the next model of the chain when one does not answer. */
   @Transform(toInt) @IsInt() @Min(0)
@@ -370,7 +375,8 @@ function crossChecks(c: FlotillaConfig): { field: string; reasons: string[] }[] 
   for (const k of ['MONGO_TLS_CA_FILE', 'MONGO_TLS_CERT_KEY_FILE', 'MONGO_TLS_ALLOW_INVALID_HOSTNAMES'] as const) {
     if (c[k] && !c.MONGO_TLS) out.push({ field: k, reasons: ['needs MONGO_TLS=true'] });
   }
-  // A first-token limit at or past the attempt's would never be the one that fires: a typo, not a choice.
+  // A completion's whole answer takes at least a stream's time to its first token: a first-token limit
+  // at or past the attempt's is a typo, not a choice.
   if (c.LLM_FIRST_TOKEN_TIMEOUT_MS >= c.LLM_ATTEMPT_TIMEOUT_MS) out.push({ field: 'LLM_FIRST_TOKEN_TIMEOUT_MS', reasons: ['must be less than LLM_ATTEMPT_TIMEOUT_MS'] });
   return out;
 }

@@ -45,7 +45,12 @@ export function parseRetryAfter(headers: { get(name: string): string | null } | 
 export type ModelTimeoutLimit =
   /** Streaming: no text token arrived in time (the provider hangs before it starts answering). */
   | 'first-token'
-  /** The whole attempt took too long (the attempt timeout, or the time left before the call's deadline). */
+  /** Streaming: after some tokens, the stream went silent (the provider stalled mid-answer). */
+  | 'idle'
+  /**
+   * The whole attempt took too long: the attempt timeout (whole-response calls only), or the time
+   * left before the call's deadline (any call).
+   */
   | 'attempt';
 
 /**

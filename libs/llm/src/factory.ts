@@ -25,13 +25,13 @@ export interface LanguageModelOptions {
 
 export type LanguageModelConfig = Pick<FlotillaConfig, 'OPENAI_MODEL'>
   & Partial<Pick<FlotillaConfig, 'OPENAI_BASE_URL' | 'OPENAI_API_KEY' | 'LLM_MODELS' | 'LLM_ROUTES' | 'LLM_BUDGET_HEADROOM' | 'LLM_CACHE_TTL_MS' | 'TENANT_DAILY_TOKEN_BUDGET'
-    | 'LLM_ATTEMPT_TIMEOUT_MS' | 'LLM_FIRST_TOKEN_TIMEOUT_MS' | 'LLM_FALLBACK_RESERVE_MS'>>;
+    | 'LLM_ATTEMPT_TIMEOUT_MS' | 'LLM_FIRST_TOKEN_TIMEOUT_MS' | 'LLM_STREAM_IDLE_TIMEOUT_MS' | 'LLM_FALLBACK_RESERVE_MS'>>;
 
 /**
  * The model every agent uses: a {@link ModelRouter} over the configured OpenAI-compatible models
  * (LLM_MODELS, LLM_ROUTES) and the built-in deterministic local model, each attempt bounded by
- * LLM_ATTEMPT_TIMEOUT_MS and LLM_FIRST_TOKEN_TIMEOUT_MS with LLM_FALLBACK_RESERVE_MS kept for the
- * fallback. With no API key every tier routes to the local model only, so the system runs with no LLM
+ * LLM_ATTEMPT_TIMEOUT_MS (whole responses) or LLM_FIRST_TOKEN_TIMEOUT_MS and LLM_STREAM_IDLE_TIMEOUT_MS
+ * (text streams), with LLM_FALLBACK_RESERVE_MS kept for the fallback. With no API key every tier routes to the local model only, so the system runs with no LLM
  * at all. Throws ConfigInvalid at boot when the model or route configuration is wrong.
  */
 export function createLanguageModel(config: LanguageModelConfig, options: LanguageModelOptions = {}): ModelRouter {
@@ -55,7 +55,12 @@ export function createLanguageModel(config: LanguageModelConfig, options: Langua
     clock,
     headroom: config.LLM_BUDGET_HEADROOM ?? 0.1,
     tenantBudget: new TenantBudget({ counters, dailyLimit: config.TENANT_DAILY_TOKEN_BUDGET ?? 0, clock }),
-    timeouts: { attemptMs: config.LLM_ATTEMPT_TIMEOUT_MS, firstTokenMs: config.LLM_FIRST_TOKEN_TIMEOUT_MS, fallbackReserveMs: config.LLM_FALLBACK_RESERVE_MS },
+    timeouts: {
+      attemptMs: config.LLM_ATTEMPT_TIMEOUT_MS,
+      firstTokenMs: config.LLM_FIRST_TOKEN_TIMEOUT_MS,
+      idleMs: config.LLM_STREAM_IDLE_TIMEOUT_MS,
+      fallbackReserveMs: config.LLM_FALLBACK_RESERVE_MS,
+    },
     logger: options.logger,
   });
 }

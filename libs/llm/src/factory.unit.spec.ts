@@ -2,7 +2,7 @@ import { ErrorCode } from '@flotilla/common';
 import { InMemoryCounterStore } from './counter-store';
 import { createLanguageModel } from './factory';
 import { LOCAL_MODEL_INFO } from './local-model';
-import { intentRequest } from './prompts';
+import { composeRequest, intentRequest } from './prompts';
 import { ModelRouter } from './router';
 import { failureResponse, OpenAiTestServer, rateLimited, startOpenAiTestServer } from './testing/openai-test-server';
 
@@ -60,6 +60,22 @@ describe('createLanguageModel', () => {
       expect(result.model).toEqual(LOCAL_MODEL_INFO);
       expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
       expect(performance.now() - t0).toBeLessThan(2_000);
+    });
+
+    it('bounds a streamed answer\'s silences by LLM_STREAM_IDLE_TIMEOUT_MS, not its length by LLM_ATTEMPT_TIMEOUT_MS', async () => {
+      const model = createLanguageModel({
+        OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: server.url, OPENAI_MODEL: 'gpt-test',
+        LLM_ATTEMPT_TIMEOUT_MS: 300, LLM_FIRST_TOKEN_TIMEOUT_MS: 2_000, LLM_STREAM_IDLE_TIMEOUT_MS: 500, LLM_CACHE_TTL_MS: 0,
+      });
+      const text = 'Your order 1001 shipped yesterday and should arrive on Monday, as the carrier says.';
+      // Word chunks 50 ms apart: longer in all than the attempt timeout, never silent for the idle one.
+      server.enqueue({ kind: 'text', text, chunkDelayMs: 50 }, { kind: 'text', text, pauseAt: { chunk: 2, until: new Promise(() => undefined) } });
+      const question = composeRequest({ question: 'Where is my order 1001?', today: '2026-11-21', intent: { intent: 'order_status', orderId: '1001' }, facts: {} });
+      const t0 = performance.now();
+      const long = await model.stream(question, () => undefined);
+      expect(long).toMatchObject({ text, model: { model: 'gpt-test' } });
+      expect(performance.now() - t0).toBeGreaterThan(300);
+      await expect(model.stream(question, () => undefined)).rejects.toMatchObject({ code: ErrorCode.Timeout, retryable: true, limit: 'idle', timeoutMs: 500 });
     });
 
     it('serves a repeated temperature-0 call from the cache', async () => {

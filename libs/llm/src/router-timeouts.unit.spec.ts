@@ -41,6 +41,33 @@ class HangingModel implements LanguageModel {
   }
 }
 
+/**
+ * A provider that is answering: it streams one token after each gap of `gapsMs` (on the simulated
+ * clock), and stops when its call is aborted, as the OpenAI adapter does.
+ */
+class TricklingModel implements LanguageModel {
+  readonly info: ModelInfo = { provider: 'openai', model: 'provider', label: 'provider' };
+  calls = 0;
+
+  constructor(private readonly clock: SimulatedClock, private readonly gapsMs: number[]) {}
+
+  complete(request: CompletionRequest): Promise<CompletionResult> {
+    return this.stream(request, () => undefined);
+  }
+
+  async stream(request: CompletionRequest, onToken: (text: string) => Promise<void> | void): Promise<CompletionResult> {
+    this.calls++;
+    let text = '';
+    for (const [i, gap] of this.gapsMs.entries()) {
+      await this.clock.sleep(gap, request.signal);
+      if (request.signal?.aborted) throw new FlotillaError(ErrorCode.Timeout, 'provider call aborted', { retryable: true });
+      text += `t${i} `;
+      await onToken(`t${i} `);
+    }
+    return { text, toolCalls: [], model: this.info, usage: { promptTokens: 10, completionTokens: this.gapsMs.length }, finishReason: 'stop' };
+  }
+}
+
 const ask = (extra: Partial<CompletionRequest> = {}): CompletionRequest => ({
   purpose: 'compose', tier: 'complex', messages: [{ role: 'user', content: 'Where is my order?' }], cache: false, ...extra,
 });
@@ -208,6 +235,112 @@ describe('ModelRouter attempt timeouts', () => {
   });
 
   /*
+   * A streamed text answer is bounded by its first token, the silence between tokens and the deadline,
+   * not by the attempt timeout: a long answer that keeps coming must not be cut and streamed again.
+   */
+  describe('streams: idle timeout instead of the attempt timeout', () => {
+    const limits: AttemptTimeouts = { attemptMs: 3_000, firstTokenMs: 1_500, idleMs: 2_000, fallbackReserveMs: 2_000 };
+
+    function trickling(gapsMs: number[], failures = 5): { r: ModelRouter; provider: TricklingModel; local: HangingModel } {
+      const provider = new TricklingModel(clock, gapsMs);
+      const local = new HangingModel('local', clock);
+      local.healthy = true;
+      const chain = ['provider', 'local'];
+      const r = new ModelRouter({
+        models: [{ name: 'provider', model: provider }, { name: 'local', model: local }],
+        routes: { simple: chain, complex: chain, critical: chain },
+        clock,
+        timeouts: limits,
+        breaker: { consecutiveFailures: failures },
+      });
+      return { r, provider, local };
+    }
+    const everySecond = (n: number): number[] => Array<number>(n).fill(1_000);
+    const tokensOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `t${i} `);
+
+    it('lets a stream that sends a token every second run past the attempt timeout to its end', async () => {
+      const { r, local } = trickling(everySecond(8));
+      const tokens: string[] = [];
+      const { ms, value, error } = await timed(() => r.stream(ask({ deadlineMs: clock.now() + 30_000 }), (t) => void tokens.push(t)));
+      expect(error).toBeUndefined();
+      expect(ms).toBe(8_000);
+      expect(value).toMatchObject({ model: { model: 'provider' }, text: tokensOf(8).join('') });
+      expect(tokens).toEqual(tokensOf(8));
+      expect(local.calls).toHaveLength(0);
+      expect(breakerOf(r)).toBe('closed');
+    });
+
+    it('still cuts the same answer as a whole-response call at the attempt timeout', async () => {
+      const { r } = trickling(everySecond(8));
+      const { ms, value } = await timed(() => r.complete(ask({ deadlineMs: clock.now() + 30_000 })));
+      expect(ms).toBe(3_000);
+      expect(value?.model.model).toBe('local');
+    });
+
+    it('does not count the time the caller takes to take a token as the model\'s silence', async () => {
+      const { r } = trickling(everySecond(4));
+      const tokens: string[] = [];
+      const slowCaller = async (t: string): Promise<void> => {
+        await clock.sleep(3_000);
+        tokens.push(t);
+      };
+      const { ms, value } = await timed(() => r.stream(ask({ deadlineMs: clock.now() + 30_000 }), slowCaller));
+      expect(ms).toBe(16_000);
+      expect(value?.model.model).toBe('provider');
+      expect(tokens).toEqual(tokensOf(4));
+    });
+
+    it('fails a stream that goes silent mid-answer after the idle timeout, retryable, counted against the model', async () => {
+      const { r, provider, local } = trickling([...everySecond(3), 60_000, 1_000], 1);
+      const tokens: string[] = [];
+      const { ms, error } = await timed(() => r.stream(ask({ deadlineMs: clock.now() + 30_000 }), (t) => void tokens.push(t)));
+      expect(ms).toBe(3_000 + 2_000);
+      expect(error).toBeInstanceOf(ModelTimeoutError);
+      expect((error as ModelTimeoutError).toJSON()).toMatchObject({ code: ErrorCode.Timeout, retryable: true, model: 'provider', limit: 'idle', timeoutMs: 2_000 });
+      // As for any failure after the first token: no other model's answer is spliced onto the tokens sent.
+      expect(tokens).toEqual(tokensOf(3));
+      expect(local.calls).toHaveLength(0);
+      // The timeout counted as the model's failure: the caller's retry is answered by the next model at once.
+      expect(breakerOf(r)).toBe('open');
+      const retry = await timed(() => r.stream(ask({ deadlineMs: clock.now() + 30_000 }), () => undefined));
+      expect(retry).toMatchObject({ ms: 0, value: { model: { model: 'local' } } });
+      expect(provider.calls).toBe(1);
+    });
+
+    it('falls back as before when the silence comes before the first token', async () => {
+      const { r } = trickling([1_600, ...everySecond(3)]);
+      const tokens: string[] = [];
+      const { ms, value } = await timed(() => r.stream(ask({ deadlineMs: clock.now() + 30_000 }), (t) => void tokens.push(t)));
+      expect(ms).toBe(1_500);
+      expect(value?.model.model).toBe('local');
+      expect(tokens).toEqual(['local ', 'answer']);
+    });
+
+    it('cuts a stream that is still sending at the deadline less the fallback reserve', async () => {
+      const { r } = trickling(everySecond(60));
+      const tokens: string[] = [];
+      const { ms, error } = await timed(() => r.stream(ask({ deadlineMs: clock.now() + 10_000 }), (t) => void tokens.push(t)));
+      expect(ms).toBe(8_000);
+      expect((error as ModelTimeoutError).toJSON()).toMatchObject({ code: ErrorCode.Timeout, retryable: true, model: 'provider', limit: 'attempt', timeoutMs: 8_000 });
+      expect((error as Error).message).toContain('the time left before the call\'s deadline, less 2000 ms kept for the next model');
+      expect(tokens).toEqual(tokensOf(7));
+    });
+
+    it('cuts a stream at the deadline itself when its model is the last of the chain', async () => {
+      const only = new ModelRouter({
+        models: [{ name: 'provider', model: new TricklingModel(clock, everySecond(60)) }],
+        routes: { simple: ['provider'], complex: ['provider'], critical: ['provider'] },
+        clock,
+        timeouts: limits,
+      });
+      const { ms, error } = await timed(() => only.stream(ask({ deadlineMs: clock.now() + 10_000 }), () => undefined));
+      expect(ms).toBe(10_000);
+      expect(error).toMatchObject({ code: ErrorCode.Timeout, retryable: true });
+      expect((error as Error).message).toContain('missed its deadline');
+    });
+  });
+
+  /*
    * How long a hanging provider keeps its circuit closed, with the default limits and breaker (5
    * consecutive failures), for calls made one after another under the planner's 30 s deadline. Before
    * the per-attempt limits, only that deadline stopped a call (reproduced here by limits that never
@@ -302,6 +435,31 @@ describe('ModelRouter attempt timeouts against a hanging OpenAI-compatible serve
     const { ms, value } = await wallClock(routed({ attemptMs: 3_000, firstTokenMs: 300 }).stream(question, () => undefined));
     expect(value.model.provider).toBe('local');
     expect(ms).toBeLessThan(2_000);
+  });
+
+  it('a long answer whose chunks keep coming runs past the attempt timeout to its end', async () => {
+    const text = Array.from({ length: 20 }, (_, i) => `word${i} `).join('');
+    // 22 chunks 50 ms apart (role, 20 words, finish): over a second, against a 300 ms attempt timeout.
+    server.script(() => ({ kind: 'text', text, chunkDelayMs: 50 }));
+    const tokens: string[] = [];
+    const { ms, value } = await wallClock(routed({ attemptMs: 300, firstTokenMs: 2_000, idleMs: 2_000 }).stream(question, (t) => void tokens.push(t)));
+    expect(value).toMatchObject({ model: { model: 'gpt-test' }, text });
+    expect(tokens.join('')).toBe(text);
+    expect(ms).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('a stream that stalls mid-answer: the idle timeout cuts it, and says so', async () => {
+    const text = 'One two three four five six.';
+    server.script(() => ({ kind: 'text', text, pauseAt: { chunk: 3, until: new Promise(() => undefined) } }));
+    const tokens: string[] = [];
+    const t0 = performance.now();
+    const error: unknown = await routed({ attemptMs: 30_000, firstTokenMs: 2_000, idleMs: 400 }).stream(question, (t) => void tokens.push(t)).catch((e: unknown) => e);
+    const ms = performance.now() - t0;
+    expect(error).toBeInstanceOf(ModelTimeoutError);
+    expect((error as ModelTimeoutError).toJSON()).toMatchObject({ code: ErrorCode.Timeout, retryable: true, model: 'gpt-test', limit: 'idle', timeoutMs: 400 });
+    expect(tokens.join('')).toBe('One two three ');
+    expect(ms).toBeGreaterThanOrEqual(390);
+    expect(ms).toBeLessThan(5_000);
   });
 
   it('a completion that hangs: the attempt timeout; after two, the circuit is open and the server is not called again', async () => {

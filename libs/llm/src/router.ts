@@ -53,15 +53,28 @@ export interface ModelRouterOptions {
  * Per-attempt time limits. A model that runs past one has its call aborted; the timeout counts as that
  * model's failure towards its circuit, and the next model of the chain is tried — so a hanging provider
  * costs each call one short timeout, and after a few of them its circuit opens and it costs nothing.
+ *
+ * Which limits apply depends on whether the router can see the answer arrive. A whole-response call
+ * (`complete`, or a stream that offers tools, whose tool calls stream no text) is bounded by
+ * `attemptMs`. A text stream is bounded by `firstTokenMs` until its first token, then by `idleMs`
+ * between tokens, and not by `attemptMs`: a long answer whose tokens keep coming is healthy, and
+ * cutting it would only make the step retry and stream it again. Every attempt is also bounded by the
+ * time left before the call's deadline less `fallbackReserveMs` (when a model comes after it), the
+ * hard ceiling of a stream.
  */
 export interface AttemptTimeouts {
-  /** Longest one call to one model may take, streaming included (default 10 s). */
+  /** Longest a whole-response call to one model may take (default 10 s); not applied to text streams. */
   attemptMs?: number;
   /**
    * Streaming: longest wait for the first text token (default 5 s). Not applied to calls that offer
    * tools: a model may answer those with a tool call, which streams no text.
    */
   firstTokenMs?: number;
+  /**
+   * Streaming, after the first text token: longest silence between two tokens (default 5 s). It runs
+   * only while the router waits for the model, not while a token is being handed on to the caller.
+   */
+  idleMs?: number;
   /**
    * Time kept free before the call's deadline for the models after this one in the chain (default 2 s):
    * an attempt that is not the chain's last gets at most the time left less this, so its timeout
@@ -71,7 +84,7 @@ export interface AttemptTimeouts {
 }
 
 /** The limits a router applies when its options leave them out (the config's defaults are the same). */
-export const DEFAULT_ATTEMPT_TIMEOUTS: Readonly<Required<AttemptTimeouts>> = { attemptMs: 10_000, firstTokenMs: 5_000, fallbackReserveMs: 2_000 };
+export const DEFAULT_ATTEMPT_TIMEOUTS: Readonly<Required<AttemptTimeouts>> = { attemptMs: 10_000, firstTokenMs: 5_000, idleMs: 5_000, fallbackReserveMs: 2_000 };
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -143,8 +156,9 @@ interface Deadline {
  * For each model of the chain, in order: a cached answer is returned if there is one; a model whose
  * circuit is open is skipped; the call waits for the model's budget (interactive before batch), or
  * skips the model at once when the budget cannot be had before `deadlineMs`; then the call is made.
- * Each attempt runs under its own time limits (see {@link AttemptTimeouts}), cut to the time left
- * before the deadline less a reserve for the models after it.
+ * Each attempt runs under its own time limits (see {@link AttemptTimeouts}: a total cap for a whole
+ * response, first-token and idle limits for a text stream), cut to the time left before the deadline
+ * less a reserve for the models after it.
  * A retryable failure (rate limited, unavailable, timed out) moves on to the next model; when no
  * model is left the call fails RateLimited with the earliest `retryAfterMs` (or DependencyUnavailable
  * when nothing was rate limited).
@@ -324,6 +338,7 @@ export class ModelRouter implements LanguageModel {
     let result: CompletionResult;
     const started = this.clock.now();
     // The limits abort the call inside the circuit's execute, so a timeout counts as this model's failure as a 503 would.
+    // A stream that offers tools is limited as a whole response: its tool calls would show no progress.
     const limits = this.attemptLimits(entry.name, request, reserveMs, emit !== undefined && !request.tools?.length);
     try {
       result = await entry.policy.execute(async () => {
@@ -334,8 +349,9 @@ export class ModelRouter implements LanguageModel {
             // it; they must not reach the customer ahead of the next model's answer.
             ? entry.model.stream({ ...request, signal }, async (text) => {
               if (signal.aborted) return;
-              limits.started();
+              limits.tokenArrived();
               await emit(text);
+              limits.waiting();
             })
             : entry.model.complete({ ...request, signal });
           return await untilAborted(call, signal);
@@ -446,34 +462,63 @@ export class ModelRouter implements LanguageModel {
 
   /**
    * One attempt's time limits, on the router's clock: a signal aborted with a {@link ModelTimeoutError}
-   * when the attempt runs past the attempt timeout (cut to the time left before the deadline less
-   * `reserveMs`) or, when `firstToken`, sends no token within the first-token timeout.
+   * when the first of them runs out. The ceiling is the time left before the deadline less `reserveMs`
+   * — for a whole-response call, cut to the attempt timeout. A text stream (`streamed`) has no attempt
+   * timeout; instead it must send its first token within the first-token timeout and then never be
+   * silent for the idle timeout: `tokenArrived` stops the silence timer, `waiting` (once the token was
+   * handed on) starts it again.
    *
    * On the clock rather than cockatiel's `timeout` policy, which reads wall time through setTimeout:
-   * the deadline, budgets and the budget simulation run on this clock, and the first-token limit has to
-   * stop at the first token, which a fixed-duration policy cannot express.
+   * the deadline, budgets and the budget simulation run on this clock, and the first-token and idle
+   * limits restart with each token, which a fixed-duration policy cannot express.
    */
-  private attemptLimits(model: string, request: CompletionRequest, reserveMs: number, firstToken: boolean): {
-    signal: AbortSignal; started(): void; dispose(): void;
+  private attemptLimits(model: string, request: CompletionRequest, reserveMs: number, streamed: boolean): {
+    signal: AbortSignal; tokenArrived(): void; waiting(): void; dispose(): void;
   } {
     const fired = new AbortController();
     const disposed = new AbortController();
-    const tokenArrived = new AbortController();
+    // The first limit to run out names the error; one that runs out after it changes nothing.
+    const fire = (error: ModelTimeoutError): void => {
+      if (!fired.signal.aborted) fired.abort(error);
+    };
     const left = this.timeLeft(request, reserveMs);
-    const { attemptMs, firstTokenMs } = this.timeouts;
-    const totalMs = Math.min(attemptMs, left);
-    const why = left < attemptMs
-      ? `the time left before the call's deadline${reserveMs ? `, less ${reserveMs} ms kept for the next model` : ''}`
-      : 'the attempt timeout';
-    abortAfter(this.clock, totalMs, disposed.signal, () => fired.abort(
-      new ModelTimeoutError(`${model} did not answer within ${Math.round(totalMs)} ms (${why})`, model, 'attempt', totalMs),
-    ));
-    if (firstToken && firstTokenMs < totalMs) {
-      abortAfter(this.clock, firstTokenMs, AbortSignal.any([disposed.signal, tokenArrived.signal]), () => fired.abort(
-        new ModelTimeoutError(`${model} sent no first token within ${firstTokenMs} ms (the first-token timeout)`, model, 'first-token', firstTokenMs),
+    const { attemptMs, firstTokenMs, idleMs } = this.timeouts;
+    const ceilingMs = streamed ? left : Math.min(attemptMs, left);
+    // Without a deadline a stream has no ceiling here (the adapter's own whole-call backstop remains).
+    if (Number.isFinite(ceilingMs)) {
+      const why = !streamed && left >= attemptMs
+        ? 'the attempt timeout'
+        : `the time left before the call's deadline${reserveMs ? `, less ${reserveMs} ms kept for the next model` : ''}`;
+      abortAfter(this.clock, ceilingMs, disposed.signal, () => fire(
+        new ModelTimeoutError(`${model} did not answer within ${Math.round(ceilingMs)} ms (${why})`, model, 'attempt', ceilingMs),
       ));
     }
-    return { signal: fired.signal, started: () => tokenArrived.abort(), dispose: () => disposed.abort() };
+    if (!streamed) return { signal: fired.signal, tokenArrived: () => undefined, waiting: () => undefined, dispose: () => disposed.abort() };
+
+    let tokens = 0;
+    let silence: AbortController | undefined;
+    const waiting = (): void => {
+      silence?.abort();
+      if (disposed.signal.aborted) return;
+      silence = new AbortController();
+      const after = tokens;
+      abortAfter(this.clock, after === 0 ? firstTokenMs : idleMs, silence.signal, () => fire(after === 0
+        ? new ModelTimeoutError(`${model} sent no first token within ${firstTokenMs} ms (the first-token timeout)`, model, 'first-token', firstTokenMs)
+        : new ModelTimeoutError(`${model} sent nothing for ${idleMs} ms after ${after} token(s) (the stream idle timeout)`, model, 'idle', idleMs)));
+    };
+    waiting();
+    return {
+      signal: fired.signal,
+      tokenArrived: () => {
+        tokens++;
+        silence?.abort();
+      },
+      waiting,
+      dispose: () => {
+        disposed.abort();
+        silence?.abort();
+      },
+    };
   }
 }
 
