@@ -1,5 +1,5 @@
 import mongoose, { Connection, Model, Schema, Types } from 'mongoose';
-import { ignoreDuplicate, ignoreDuplicates } from './mongo-errors';
+import { ignoreDuplicate, ignoreDuplicates, isDuplicateKey } from './mongo-errors';
 import { StoredEvent, StoredStreamToken, WorkflowViewStore } from './workflow-view-store';
 
 interface AcceptedDoc {
@@ -22,13 +22,28 @@ const eventSchema = new Schema<StoredEvent>({
 }, { collection: 'workflow_events', versionKey: false, minimize: false });
 eventSchema.index({ workflowId: 1, sequence: 1 }, { unique: true });
 
-const acceptedSchema = new Schema<AcceptedDoc>({
-  workflowId: { type: String, required: true, unique: true },
+/** Keyed by workflow id (`_id`): FerretDB finds a document by `_id` without scanning the collection. */
+const acceptedSchema = new Schema<AcceptedDoc & { _id: string }>({
+  _id: { type: String, required: true },
+  workflowId: { type: String, required: true },
   tenantId: { type: String, required: true },
   requestId: { type: String, required: true },
   question: { type: String, required: true },
   acceptedAt: { type: String, required: true },
 }, { collection: 'workflow_accepted', versionKey: false });
+
+/** The highest sequence stored per workflow (`_id`: the workflow id), so a read knows which events to fetch. */
+interface HeadDoc {
+  _id: string;
+  tenantId: string;
+  last: number;
+}
+
+const headSchema = new Schema<HeadDoc>({
+  _id: { type: String, required: true },
+  tenantId: { type: String, required: true },
+  last: { type: Number, required: true },
+}, { collection: 'workflow_heads', versionKey: false });
 
 const tokenSchema = new Schema<StoredStreamToken>({
   workflowId: { type: String, required: true },
@@ -43,37 +58,104 @@ tokenSchema.index({ workflowId: 1, taskId: 1, seq: 1 }, { unique: true });
 // FerretDB has no TTL indexes: the gateway sweeps by time (purgeStreamTokens).
 tokenSchema.index({ occurredAt: 1 });
 
-/** The distributed read model, in MongoDB (FerretDB in tests), through mongoose. */
+/**
+ * A workflow's streamed tokens as far as stored (`_id`: the workflow id): the highest position of
+ * each compose attempt (keyed by `taskKey`), and the newest token's time for the retention sweep.
+ */
+interface StreamHeadDoc {
+  _id: string;
+  tenantId: string;
+  at: string;
+  tasks: Record<string, number>;
+}
+
+const streamHeadSchema = new Schema<StreamHeadDoc>({
+  _id: { type: String, required: true },
+  tenantId: { type: String, required: true },
+  at: { type: String, required: true },
+  tasks: { type: Schema.Types.Mixed, default: {} },
+}, { collection: 'workflow_stream_heads', versionKey: false, minimize: false });
+
+/** A task id as a field name: no `.` (a path separator) and no leading `$` (an operator). */
+function taskKey(taskId: string): string {
+  return encodeURIComponent(taskId).replace(/\./g, '%2E');
+}
+
+function taskIdOf(key: string): string {
+  return decodeURIComponent(key);
+}
+
+/** How many events of one workflow a load asks for at once. */
+const LOAD_CONCURRENCY = 32;
+
+type UpsertOp = { updateOne: { filter: { _id: string }; update: Record<string, unknown>; upsert: true } };
+
+/**
+ * An unordered bulk of upserts by `_id`, each applied even when another writer raced it: two
+ * upserts of a new `_id` can both miss and both insert, and the loser's E11000 would drop its update
+ * (a `$max` lost). Those are retried — the document exists now, so the retry updates it.
+ */
+async function upsertAll<T extends { _id: string }>(model: Model<T>, ops: UpsertOp[]): Promise<void> {
+  let pending = ops;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    try {
+      await model.collection.bulkWrite(pending as never, { ordered: false });
+      return;
+    } catch (err) {
+      const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
+      const errors = (Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [] : [writeErrors]) as { code?: number; index?: number }[];
+      if (attempt >= 3 || errors.length === 0 || !errors.every(isDuplicateKey)) throw err;
+      pending = errors.map((e) => pending[e.index!]!);
+    }
+  }
+}
+
+/**
+ * The distributed read model, in MongoDB (FerretDB in tests), through mongoose.
+ *
+ * Every read is by `_id`. FerretDB's SQLite backend pushes a filter down to SQL only when it is
+ * exactly `{ _id: <string> }` (backends/sqlite/collection.go); any other filter reads and decodes the
+ * whole collection — measured: a `GET /v1/workflows/:id` took 5–58 s with 200 workflows in flight,
+ * while the projector fell hundreds of events behind. So an event is stored under
+ * `workflowId:sequence`, a workflow's highest stored sequence in `workflow_heads` under its id, the
+ * accepted request under its id, and a load is one head lookup plus one lookup per event.
+ */
 export class MongoWorkflowViewStore implements WorkflowViewStore {
   private connection!: Connection;
   private events!: Model<StoredEvent>;
-  private accepted!: Model<AcceptedDoc>;
+  private accepted!: Model<AcceptedDoc & { _id: string }>;
+  private heads!: Model<HeadDoc>;
   private tokens!: Model<StoredStreamToken>;
+  private streamHeads!: Model<StreamHeadDoc>;
 
   constructor(private readonly url: string) {}
 
   async init(): Promise<void> {
     this.connection = await mongoose.createConnection(this.url, { serverSelectionTimeoutMS: 10_000, autoIndex: false }).asPromise();
     this.events = this.connection.model<StoredEvent>('WorkflowEvent', eventSchema);
-    this.accepted = this.connection.model<AcceptedDoc>('WorkflowAccepted', acceptedSchema);
+    this.accepted = this.connection.model<AcceptedDoc & { _id: string }>('WorkflowAccepted', acceptedSchema);
+    this.heads = this.connection.model<HeadDoc>('WorkflowHead', headSchema);
     this.tokens = this.connection.model<StoredStreamToken>('WorkflowStreamToken', tokenSchema);
+    this.streamHeads = this.connection.model<StreamHeadDoc>('WorkflowStreamHead', streamHeadSchema);
     await this.events.createIndexes();
     await this.accepted.createIndexes();
+    await this.heads.createIndexes();
     await this.tokens.createIndexes();
+    await this.streamHeads.createIndexes();
   }
 
   async appendEvent(e: StoredEvent): Promise<void> {
-    // Upsert keyed by (workflowId, sequence): replaying the log writes nothing new.
-    await ignoreDuplicate(this.events.updateOne({ workflowId: e.workflowId, sequence: e.sequence }, { $setOnInsert: e }, { upsert: true }));
+    await this.appendEvents([e]);
   }
 
   /**
    * One unordered bulk insert per batch, each event under a deterministic `_id` (workflowId:sequence):
-   * a copy already stored — by an earlier batch, a concurrent member, or `appendEvent` (caught by
-   * the unique (workflowId, sequence) index) — is refused with E11000 and skipped, the rest land.
-   * Inserts, not upserts: FerretDB answers an upsert filtered on (workflowId, sequence) by scanning
-   * the collection, so bulk upserts stayed slower than the log under load (measured: 1,000 upserts
-   * took over 30 s); an insert checks the unique indexes only.
+   * a copy already stored — by an earlier batch or a concurrent member (caught by the `_id` and the
+   * unique (workflowId, sequence) index) — is refused with E11000 and skipped, the rest land. Inserts,
+   * not upserts: FerretDB answers an upsert filtered on (workflowId, sequence) by scanning the
+   * collection (measured: 1,000 upserts took over 30 s); an insert checks the unique indexes only.
+   * Then each workflow's head moves up to its highest sequence — after the events, so a reader never
+   * looks for an event that is not stored yet.
    */
   async appendEvents(events: readonly StoredEvent[]): Promise<void> {
     if (events.length === 0) return;
@@ -82,17 +164,40 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
       events.map((e) => ({ _id: `${e.workflowId}:${e.sequence}` as unknown as Types.ObjectId, ...e })),
       { ordered: false },
     ));
+    const heads = new Map<string, { tenantId: string; last: number }>();
+    for (const e of events) {
+      const head = heads.get(e.workflowId);
+      if (!head) heads.set(e.workflowId, { tenantId: e.tenantId, last: e.sequence });
+      else head.last = Math.max(head.last, e.sequence);
+    }
+    await upsertAll(this.heads, [...heads].map(([workflowId, { tenantId, last }]) => ({
+      updateOne: { filter: { _id: workflowId }, update: { $max: { last }, $setOnInsert: { tenantId } }, upsert: true },
+    })));
   }
 
   async recordAccepted(a: AcceptedDoc): Promise<void> {
-    await ignoreDuplicate(this.accepted.updateOne({ workflowId: a.workflowId }, { $setOnInsert: a }, { upsert: true }));
+    // An insert under the workflow id: a resubmission is refused (E11000), so the first record stays.
+    await ignoreDuplicate(this.accepted.collection.insertOne({ _id: a.workflowId as unknown as Types.ObjectId, ...a }));
   }
 
   async load(workflowId: string, tenantId: string): Promise<{ accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] } | null> {
-    const [accepted, events] = await Promise.all([
-      this.accepted.findOne({ workflowId, tenantId }).lean(),
-      this.events.find({ workflowId, tenantId }).sort({ sequence: 1 }).lean(),
+    const [found, head] = await Promise.all([
+      this.accepted.findOne({ _id: workflowId }).lean(),
+      this.heads.findOne({ _id: workflowId }).lean(),
     ]);
+    const accepted = found?.tenantId === tenantId ? found : null;
+    const events: StoredEvent[] = [];
+    if (head?.tenantId === tenantId) {
+      // One `_id` lookup per position, LOAD_CONCURRENCY at a time; a position never stored is skipped.
+      for (let from = 0; from <= head.last; from += LOAD_CONCURRENCY) {
+        const ids = Array.from({ length: Math.min(LOAD_CONCURRENCY, head.last + 1 - from) }, (_, i) => `${workflowId}:${from + i}`);
+        // The driver's collection: mongoose would cast the string `_id` to the schema's ObjectId.
+        const docs = await Promise.all(ids.map((id) => this.events.collection.findOne<StoredEvent>({ _id: id as unknown as Types.ObjectId })));
+        for (const doc of docs) {
+          if (doc?.tenantId === tenantId) events.push(doc);
+        }
+      }
+    }
     if (!accepted && events.length === 0) return null;
     return {
       accepted: accepted ? { requestId: accepted.requestId, question: accepted.question, acceptedAt: accepted.acceptedAt } : undefined,
@@ -101,26 +206,51 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
   }
 
   async appendStreamToken(t: StoredStreamToken): Promise<void> {
-    // Keyed by (workflowId, taskId, seq): a redelivered token writes nothing new.
-    await ignoreDuplicate(this.tokens.updateOne({ workflowId: t.workflowId, taskId: t.taskId, seq: t.seq }, { $setOnInsert: t }, { upsert: true }));
+    await this.appendStreamTokens([t]);
   }
 
-  /** One unordered bulk insert, each token under a deterministic `_id` (as `appendEvents`). */
+  /**
+   * One unordered bulk insert, each token under a deterministic `_id` (as `appendEvents`), then the
+   * workflow's stream head: the highest position of each compose attempt, for `loadStreamTokens`.
+   */
   async appendStreamTokens(tokens: readonly StoredStreamToken[]): Promise<void> {
     if (tokens.length === 0) return;
     await ignoreDuplicates(this.tokens.collection.insertMany(
       tokens.map((t) => ({ _id: `${t.workflowId}:${t.taskId}:${t.seq}` as unknown as Types.ObjectId, ...t })),
       { ordered: false },
     ));
+    const heads = new Map<string, { tenantId: string; at: string; tasks: Record<string, number> }>();
+    for (const t of tokens) {
+      let head = heads.get(t.workflowId);
+      if (!head) heads.set(t.workflowId, head = { tenantId: t.tenantId, at: t.occurredAt, tasks: {} });
+      if (t.occurredAt > head.at) head.at = t.occurredAt;
+      const key = `tasks.${taskKey(t.taskId)}`;
+      head.tasks[key] = Math.max(head.tasks[key] ?? 0, t.seq);
+    }
+    await upsertAll(this.streamHeads, [...heads].map(([workflowId, { tenantId, at, tasks }]) => ({
+      updateOne: { filter: { _id: workflowId }, update: { $max: { at, ...tasks }, $setOnInsert: { tenantId } }, upsert: true },
+    })));
   }
 
   async loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]> {
-    const docs = await this.tokens.find({ workflowId, tenantId }).sort({ taskId: 1, seq: 1 }).lean();
-    return docs.map(({ workflowId: w, tenantId: t, taskId, seq, text, occurredAt }) => ({ workflowId: w, tenantId: t, taskId, seq, text: text ?? '', occurredAt }));
+    const head = await this.streamHeads.findOne({ _id: workflowId }).lean();
+    if (head?.tenantId !== tenantId) return [];
+    const ids = Object.entries(head.tasks ?? {})
+      .sort(([a], [b]) => taskIdOf(a).localeCompare(taskIdOf(b)))
+      .flatMap(([key, last]) => Array.from({ length: last + 1 }, (_, seq) => `${workflowId}:${taskIdOf(key)}:${seq}`));
+    const found: StoredStreamToken[] = [];
+    for (let from = 0; from < ids.length; from += LOAD_CONCURRENCY) {
+      const docs = await Promise.all(ids.slice(from, from + LOAD_CONCURRENCY).map((id) => this.tokens.collection.findOne<StoredStreamToken>({ _id: id as unknown as Types.ObjectId })));
+      for (const doc of docs) {
+        if (doc?.tenantId === tenantId) found.push(doc);
+      }
+    }
+    return found.map(({ workflowId: w, tenantId: t, taskId, seq, text, occurredAt }) => ({ workflowId: w, tenantId: t, taskId, seq, text: text ?? '', occurredAt }));
   }
 
   async purgeStreamTokens(olderThan: Date): Promise<number> {
     const result = await this.tokens.deleteMany({ occurredAt: { $lt: olderThan.toISOString() } });
+    await this.streamHeads.deleteMany({ at: { $lt: olderThan.toISOString() } });
     return result.deletedCount;
   }
 

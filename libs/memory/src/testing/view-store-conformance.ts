@@ -211,6 +211,18 @@ export function runViewStoreConformance(name: string, makeStore: () => Promise<V
         expect(sorted(await store.loadStreamTokens(wf, 'tenant-a'))).toEqual(sorted([...tokens, token(wf, 'task_b', 1)]));
       }, TIMEOUT_MS);
 
+      it('keeps the tokens of attempts whose ids hold dots, dollars and percent signs apart', async () => {
+        const tokens = [token(wf, 'task.a', 0), token(wf, 'task.a', 1), token(wf, '$task%2E', 0), token(wf, 'task%2Ea', 0)];
+        await store.appendStreamTokens(tokens);
+        expect(sorted(await store.loadStreamTokens(wf, 'tenant-a'))).toEqual(sorted(tokens));
+      }, TIMEOUT_MS);
+
+      it('reads back many tokens of many attempts written in several batches', async () => {
+        const tokens = ['task_a', 'task_b', 'task_c'].flatMap((task) => Array.from({ length: 120 }, (_, seq) => token(wf, task, seq)));
+        for (let from = 0; from < tokens.length; from += 50) await store.appendStreamTokens(tokens.slice(from, from + 50));
+        expect(sorted(await store.loadStreamTokens(wf, 'tenant-a'))).toEqual(tokens);
+      }, TIMEOUT_MS);
+
       it('hides tokens from every other tenant and never mixes workflows', async () => {
         await store.appendStreamToken(token(wf, 'task_a', 0));
         await store.appendStreamToken(token(`${wf}_other`, 'task_a', 0));
