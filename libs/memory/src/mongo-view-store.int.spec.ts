@@ -40,3 +40,39 @@ runViewStoreConformance('MongoDB (FerretDB via mongoose)', async () => {
     },
   };
 });
+
+describe('MongoWorkflowViewStore on FerretDB: heads are hints', () => {
+  // FerretDB applies an update as read, change, write back: of two members racing on one head, one
+  // `$max` can be lost. A load must still return every stored event and token past a lagging head.
+  const url = (): string => withDatabase(mongoUrl, `flotilla_heads_${randomUUID().slice(0, 8)}`);
+  let store: MongoWorkflowViewStore;
+  let raw: mongoose.Connection;
+
+  beforeAll(async () => {
+    const u = url();
+    store = new MongoWorkflowViewStore(u);
+    await store.init();
+    raw = await mongoose.createConnection(u, { serverSelectionTimeoutMS: 5_000 }).asPromise();
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await raw?.dropDatabase();
+    await raw?.close();
+  });
+
+  it('reads events and tokens stored past a head that lost an update', async () => {
+    const wf = `wf_${randomUUID().replace(/-/g, '')}`;
+    const at = '2026-01-01T00:00:00.000Z';
+    const events = Array.from({ length: 5 }, (_, sequence) => ({ workflowId: wf, tenantId: 'tenant-a', sequence, type: 'StepCompleted', version: 1, id: `evt_${sequence}`, data: { sequence }, occurredAt: at }));
+    const tokens = Array.from({ length: 4 }, (_, seq) => ({ workflowId: wf, tenantId: 'tenant-a', taskId: 'task_a', seq, text: `t${seq}`, occurredAt: at }));
+    await store.appendEvents(events);
+    await store.appendStreamTokens(tokens);
+    await raw.collection('workflow_heads').updateOne({ _id: wf as never }, { $set: { last: 1 } });
+    await raw.collection('workflow_stream_heads').updateOne({ _id: wf as never }, { $set: { 'tasks.task_a': 0 } });
+
+    expect((await store.load(wf, 'tenant-a'))?.events).toEqual(events);
+    expect(await store.loadStreamTokens(wf, 'tenant-a')).toEqual(tokens);
+    expect(await store.load(wf, 'tenant-b')).toBeNull();
+  });
+});

@@ -85,8 +85,29 @@ function taskIdOf(key: string): string {
   return decodeURIComponent(key);
 }
 
-/** How many events of one workflow a load asks for at once. */
+/** How many documents of one workflow a load asks for at once. */
 const LOAD_CONCURRENCY = 32;
+
+/**
+ * The documents at positions 0..`last` (`idOf(n)`), LOAD_CONCURRENCY `_id` lookups at a time, then
+ * on past `last` until a position is missing: FerretDB applies an update as read, change, write back
+ * with no transaction, so of two members racing on one head (a rebalance) one `$max` can be lost and
+ * the head lag behind what is stored. Positions never stored, and another tenant's, are skipped.
+ */
+async function fetchPositions<T extends { tenantId: string }>(model: Model<T>, last: number, idOf: (n: number) => string, tenantId: string): Promise<T[]> {
+  // The driver's collection: mongoose would cast a string `_id` to the schema's ObjectId.
+  const get = (n: number): Promise<T | null> => model.collection.findOne<T>({ _id: idOf(n) as unknown as Types.ObjectId });
+  const found: T[] = [];
+  for (let from = 0; from <= last; from += LOAD_CONCURRENCY) {
+    const docs = await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, last + 1 - from) }, (_, i) => get(from + i)));
+    for (const doc of docs) if (doc?.tenantId === tenantId) found.push(doc);
+  }
+  for (let n = last + 1; ; n++) {
+    const doc = await get(n);
+    if (!doc) return found;
+    if (doc.tenantId === tenantId) found.push(doc);
+  }
+}
 
 type UpsertOp = { updateOne: { filter: { _id: string }; update: Record<string, unknown>; upsert: true } };
 
@@ -188,15 +209,7 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
     const accepted = found?.tenantId === tenantId ? found : null;
     const events: StoredEvent[] = [];
     if (head?.tenantId === tenantId) {
-      // One `_id` lookup per position, LOAD_CONCURRENCY at a time; a position never stored is skipped.
-      for (let from = 0; from <= head.last; from += LOAD_CONCURRENCY) {
-        const ids = Array.from({ length: Math.min(LOAD_CONCURRENCY, head.last + 1 - from) }, (_, i) => `${workflowId}:${from + i}`);
-        // The driver's collection: mongoose would cast the string `_id` to the schema's ObjectId.
-        const docs = await Promise.all(ids.map((id) => this.events.collection.findOne<StoredEvent>({ _id: id as unknown as Types.ObjectId })));
-        for (const doc of docs) {
-          if (doc?.tenantId === tenantId) events.push(doc);
-        }
-      }
+      events.push(...await fetchPositions<StoredEvent>(this.events, head.last, (n) => `${workflowId}:${n}`, tenantId));
     }
     if (!accepted && events.length === 0) return null;
     return {
@@ -235,16 +248,9 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
   async loadStreamTokens(workflowId: string, tenantId: string): Promise<StoredStreamToken[]> {
     const head = await this.streamHeads.findOne({ _id: workflowId }).lean();
     if (head?.tenantId !== tenantId) return [];
-    const ids = Object.entries(head.tasks ?? {})
-      .sort(([a], [b]) => taskIdOf(a).localeCompare(taskIdOf(b)))
-      .flatMap(([key, last]) => Array.from({ length: last + 1 }, (_, seq) => `${workflowId}:${taskIdOf(key)}:${seq}`));
     const found: StoredStreamToken[] = [];
-    for (let from = 0; from < ids.length; from += LOAD_CONCURRENCY) {
-      const docs = await Promise.all(ids.slice(from, from + LOAD_CONCURRENCY).map((id) => this.tokens.collection.findOne<StoredStreamToken>({ _id: id as unknown as Types.ObjectId })));
-      for (const doc of docs) {
-        if (doc?.tenantId === tenantId) found.push(doc);
-      }
-    }
+    const tasks = Object.entries(head.tasks ?? {}).map(([key, last]) => [taskIdOf(key), last] as const).sort(([a], [b]) => a.localeCompare(b));
+    for (const [taskId, last] of tasks) found.push(...await fetchPositions<StoredStreamToken>(this.tokens, last, (n) => `${workflowId}:${taskId}:${n}`, tenantId));
     return found.map(({ workflowId: w, tenantId: t, taskId, seq, text, occurredAt }) => ({ workflowId: w, tenantId: t, taskId, seq, text: text ?? '', occurredAt }));
   }
 
