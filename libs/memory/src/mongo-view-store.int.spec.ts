@@ -41,9 +41,10 @@ runViewStoreConformance('MongoDB (FerretDB via mongoose)', async () => {
   };
 });
 
-describe('MongoWorkflowViewStore on FerretDB: heads are hints', () => {
-  // FerretDB applies an update as read, change, write back: of two members racing on one head, one
-  // `$max` can be lost. A load must still return every stored event and token past a lagging head.
+describe('MongoWorkflowViewStore on FerretDB: views and heads are caches of the stored documents', () => {
+  // FerretDB applies an update as read, change, write back: of two members racing on one document,
+  // one update can be lost; and a crash between an insert and the view's update leaves the view
+  // without events whose redelivered inserts are refused. A load must still return every stored event.
   const url = (): string => withDatabase(mongoUrl, `flotilla_heads_${randomUUID().slice(0, 8)}`);
   let store: MongoWorkflowViewStore;
   let raw: mongoose.Connection;
@@ -61,18 +62,30 @@ describe('MongoWorkflowViewStore on FerretDB: heads are hints', () => {
     await raw?.close();
   });
 
-  it('reads events and tokens stored past a head that lost an update', async () => {
+  it('reads events and tokens a view or head lacks', async () => {
     const wf = `wf_${randomUUID().replace(/-/g, '')}`;
     const at = '2026-01-01T00:00:00.000Z';
     const events = Array.from({ length: 5 }, (_, sequence) => ({ workflowId: wf, tenantId: 'tenant-a', sequence, type: 'StepCompleted', version: 1, id: `evt_${sequence}`, data: { sequence }, occurredAt: at }));
     const tokens = Array.from({ length: 4 }, (_, seq) => ({ workflowId: wf, tenantId: 'tenant-a', taskId: 'task_a', seq, text: `t${seq}`, occurredAt: at }));
     await store.appendEvents(events);
     await store.appendStreamTokens(tokens);
-    await raw.collection('workflow_heads').updateOne({ _id: wf as never }, { $set: { last: 1 } });
+    // The view lost positions 1 and 3 (a lost update) and 4 with its `last` (a crash before writing it).
+    await raw.collection('workflow_views').updateOne({ _id: wf as never }, { $set: { last: 2 }, $unset: { 'events.s1': '', 'events.s3': '', 'events.s4': '' } });
     await raw.collection('workflow_stream_heads').updateOne({ _id: wf as never }, { $set: { 'tasks.task_a': 0 } });
 
     expect((await store.load(wf, 'tenant-a'))?.events).toEqual(events);
     expect(await store.loadStreamTokens(wf, 'tenant-a')).toEqual(tokens);
+    expect(await store.load(wf, 'tenant-b')).toBeNull();
+  });
+
+  it('reads a workflow whose view was never written (a crash between the inserts and the view)', async () => {
+    const wf = `wf_${randomUUID().replace(/-/g, '')}`;
+    const events = Array.from({ length: 3 }, (_, sequence) => ({ workflowId: wf, tenantId: 'tenant-a', sequence, type: 'StepCompleted', version: 1, id: `evt_${sequence}`, data: { sequence }, occurredAt: '2026-01-01T00:00:00.000Z' }));
+    await store.appendEvents(events);
+    await raw.collection('workflow_views').deleteOne({ _id: wf as never });
+    await store.appendEvents(events);
+
+    expect((await store.load(wf, 'tenant-a'))?.events).toEqual(events);
     expect(await store.load(wf, 'tenant-b')).toBeNull();
   });
 });

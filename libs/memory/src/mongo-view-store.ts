@@ -32,18 +32,24 @@ const acceptedSchema = new Schema<AcceptedDoc & { _id: string }>({
   acceptedAt: { type: String, required: true },
 }, { collection: 'workflow_accepted', versionKey: false });
 
-/** The highest sequence stored per workflow (`_id`: the workflow id), so a read knows which events to fetch. */
-interface HeadDoc {
+/**
+ * A workflow's view (`_id`: the workflow id): the events it has, by position (`s<sequence>`), and the
+ * highest position written. A cache of the `workflow_events` documents, each of which is the first
+ * copy of its position: an event goes into the view only once its insert there succeeded.
+ */
+interface ViewDoc {
   _id: string;
   tenantId: string;
   last: number;
+  events?: Record<string, StoredEvent>;
 }
 
-const headSchema = new Schema<HeadDoc>({
+const viewSchema = new Schema<ViewDoc>({
   _id: { type: String, required: true },
   tenantId: { type: String, required: true },
   last: { type: Number, required: true },
-}, { collection: 'workflow_heads', versionKey: false });
+  events: { type: Schema.Types.Mixed, default: {} },
+}, { collection: 'workflow_views', versionKey: false, minimize: false });
 
 const tokenSchema = new Schema<StoredStreamToken>({
   workflowId: { type: String, required: true },
@@ -89,24 +95,53 @@ function taskIdOf(key: string): string {
 const LOAD_CONCURRENCY = 32;
 
 /**
- * The documents at positions 0..`last` (`idOf(n)`), LOAD_CONCURRENCY `_id` lookups at a time, then
- * on past `last` until a position is missing: FerretDB applies an update as read, change, write back
- * with no transaction, so of two members racing on one head (a rebalance) one `$max` can be lost and
- * the head lag behind what is stored. Positions never stored, and another tenant's, are skipped.
+ * The documents at `positions` (`idOf(n)`), LOAD_CONCURRENCY `_id` lookups at a time, then those
+ * after `last` until a position is missing. A head or view can trail what is stored: FerretDB applies
+ * an update as read, change, write back with no transaction, so of two members racing on one
+ * document (a rebalance) one update can be lost, and a crash between an insert and the view's update
+ * leaves the redelivered insert refused (E11000) and the view without it. Positions never stored,
+ * and another tenant's documents, are skipped.
  */
-async function fetchPositions<T extends { tenantId: string }>(model: Model<T>, last: number, idOf: (n: number) => string, tenantId: string): Promise<T[]> {
+async function fetchPositions<T extends { tenantId: string }>(model: Model<T>, positions: number[], last: number, idOf: (n: number) => string, tenantId: string): Promise<Map<number, T>> {
   // The driver's collection: mongoose would cast a string `_id` to the schema's ObjectId.
   const get = (n: number): Promise<T | null> => model.collection.findOne<T>({ _id: idOf(n) as unknown as Types.ObjectId });
-  const found: T[] = [];
-  for (let from = 0; from <= last; from += LOAD_CONCURRENCY) {
-    const docs = await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, last + 1 - from) }, (_, i) => get(from + i)));
-    for (const doc of docs) if (doc?.tenantId === tenantId) found.push(doc);
+  const found = new Map<number, T>();
+  for (let from = 0; from < positions.length; from += LOAD_CONCURRENCY) {
+    const chunk = positions.slice(from, from + LOAD_CONCURRENCY);
+    const docs = await Promise.all(chunk.map(get));
+    docs.forEach((doc, i) => {
+      if (doc?.tenantId === tenantId) found.set(chunk[i]!, doc);
+    });
   }
   for (let n = last + 1; ; n++) {
     const doc = await get(n);
     if (!doc) return found;
-    if (doc.tenantId === tenantId) found.push(doc);
+    if (doc.tenantId === tenantId) found.set(n, doc);
   }
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+
+/**
+ * Which of `docs` an unordered insertMany stored: false where it was refused as a duplicate (E11000,
+ * the first copy is there). Any other write error fails the call (retrying is safe: what landed is
+ * refused the second time).
+ */
+async function insertNew(model: Model<never>, docs: { _id: string }[]): Promise<boolean[]> {
+  const stored = docs.map(() => true);
+  try {
+    await model.collection.insertMany(docs as never[], { ordered: false });
+  } catch (err) {
+    const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
+    const errors = (Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [err] : [writeErrors]) as { code?: number; index?: number }[];
+    if (errors.length === 0 || !errors.every(isDuplicateKey)) throw err;
+    for (const e of errors) {
+      if (typeof e.index === 'number') stored[e.index] = false;
+      else if (docs.length === 1) stored[0] = false;
+      else throw err;
+    }
+  }
+  return stored;
 }
 
 type UpsertOp = { updateOne: { filter: { _id: string }; update: Record<string, unknown>; upsert: true } };
@@ -137,15 +172,16 @@ async function upsertAll<T extends { _id: string }>(model: Model<T>, ops: Upsert
  * Every read is by `_id`. FerretDB's SQLite backend pushes a filter down to SQL only when it is
  * exactly `{ _id: <string> }` (backends/sqlite/collection.go); any other filter reads and decodes the
  * whole collection — measured: a `GET /v1/workflows/:id` took 5–58 s with 200 workflows in flight,
- * while the projector fell hundreds of events behind. So an event is stored under
- * `workflowId:sequence`, a workflow's highest stored sequence in `workflow_heads` under its id, the
- * accepted request under its id, and a load is one head lookup plus one lookup per event.
+ * while the projector fell hundreds of events behind. And each lookup costs about 1–3 ms of FerretDB
+ * time however small, so a workflow is read as one document: an event is stored under
+ * `workflowId:sequence` (the first copy of each position wins), copied into the workflow's view
+ * document in `workflow_views`, and the accepted request is stored under the workflow id.
  */
 export class MongoWorkflowViewStore implements WorkflowViewStore {
   private connection!: Connection;
   private events!: Model<StoredEvent>;
   private accepted!: Model<AcceptedDoc & { _id: string }>;
-  private heads!: Model<HeadDoc>;
+  private views!: Model<ViewDoc>;
   private tokens!: Model<StoredStreamToken>;
   private streamHeads!: Model<StreamHeadDoc>;
 
@@ -155,12 +191,12 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
     this.connection = await mongoose.createConnection(this.url, { serverSelectionTimeoutMS: 10_000, autoIndex: false }).asPromise();
     this.events = this.connection.model<StoredEvent>('WorkflowEvent', eventSchema);
     this.accepted = this.connection.model<AcceptedDoc & { _id: string }>('WorkflowAccepted', acceptedSchema);
-    this.heads = this.connection.model<HeadDoc>('WorkflowHead', headSchema);
+    this.views = this.connection.model<ViewDoc>('WorkflowView', viewSchema);
     this.tokens = this.connection.model<StoredStreamToken>('WorkflowStreamToken', tokenSchema);
     this.streamHeads = this.connection.model<StreamHeadDoc>('WorkflowStreamHead', streamHeadSchema);
     await this.events.createIndexes();
     await this.accepted.createIndexes();
-    await this.heads.createIndexes();
+    await this.views.createIndexes();
     await this.tokens.createIndexes();
     await this.streamHeads.createIndexes();
   }
@@ -175,24 +211,22 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
    * unique (workflowId, sequence) index) — is refused with E11000 and skipped, the rest land. Inserts,
    * not upserts: FerretDB answers an upsert filtered on (workflowId, sequence) by scanning the
    * collection (measured: 1,000 upserts took over 30 s); an insert checks the unique indexes only.
-   * Then each workflow's head moves up to its highest sequence — after the events, so a reader never
-   * looks for an event that is not stored yet.
+   * Then each workflow's view gets the events whose insert succeeded — the first copies — in one
+   * update by `_id`, after the inserts, so the view never shows what the log copy does not hold.
    */
   async appendEvents(events: readonly StoredEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // The driver's collection: mongoose would cast the string `_id` to the schema's ObjectId.
-    await ignoreDuplicates(this.events.collection.insertMany(
-      events.map((e) => ({ _id: `${e.workflowId}:${e.sequence}` as unknown as Types.ObjectId, ...e })),
-      { ordered: false },
-    ));
-    const heads = new Map<string, { tenantId: string; last: number }>();
-    for (const e of events) {
-      const head = heads.get(e.workflowId);
-      if (!head) heads.set(e.workflowId, { tenantId: e.tenantId, last: e.sequence });
-      else head.last = Math.max(head.last, e.sequence);
-    }
-    await upsertAll(this.heads, [...heads].map(([workflowId, { tenantId, last }]) => ({
-      updateOne: { filter: { _id: workflowId }, update: { $max: { last }, $setOnInsert: { tenantId } }, upsert: true },
+    const stored = await insertNew(this.events as unknown as Model<never>, events.map((e) => ({ _id: `${e.workflowId}:${e.sequence}`, ...e })));
+    const views = new Map<string, { tenantId: string; last: number; set: Record<string, StoredEvent> }>();
+    events.forEach((e, i) => {
+      if (!stored[i]) return;
+      let view = views.get(e.workflowId);
+      if (!view) views.set(e.workflowId, view = { tenantId: e.tenantId, last: e.sequence, set: {} });
+      view.last = Math.max(view.last, e.sequence);
+      view.set[`events.s${e.sequence}`] = e;
+    });
+    await upsertAll(this.views, [...views].map(([workflowId, { tenantId, last, set }]) => ({
+      updateOne: { filter: { _id: workflowId }, update: { $set: set, $max: { last }, $setOnInsert: { tenantId } }, upsert: true },
     })));
   }
 
@@ -201,15 +235,24 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
     await ignoreDuplicate(this.accepted.collection.insertOne({ _id: a.workflowId as unknown as Types.ObjectId, ...a }));
   }
 
+  /**
+   * Two lookups by `_id` (the accepted record, the view), then one more past the view's last
+   * position; only events the view lacks (see fetchPositions) are looked up one by one.
+   */
   async load(workflowId: string, tenantId: string): Promise<{ accepted?: { requestId: string; question: string; acceptedAt: string }; events: StoredEvent[] } | null> {
-    const [found, head] = await Promise.all([
+    const [found, view] = await Promise.all([
       this.accepted.findOne({ _id: workflowId }).lean(),
-      this.heads.findOne({ _id: workflowId }).lean(),
+      this.views.findOne({ _id: workflowId }).lean(),
     ]);
     const accepted = found?.tenantId === tenantId ? found : null;
-    const events: StoredEvent[] = [];
-    if (head?.tenantId === tenantId) {
-      events.push(...await fetchPositions<StoredEvent>(this.events, head.last, (n) => `${workflowId}:${n}`, tenantId));
+    let events: StoredEvent[] = [];
+    // A view of another tenant's workflow: nothing of it is shown (and nothing looked up).
+    if (!view || view.tenantId === tenantId) {
+      const known = new Map<number, StoredEvent>();
+      for (const [key, e] of Object.entries(view?.events ?? {})) known.set(Number(key.slice(1)), e);
+      const last = Math.max(view?.last ?? -1, ...known.keys());
+      const more = await fetchPositions<StoredEvent>(this.events, range(0, last).filter((n) => !known.has(n)), last, (n) => `${workflowId}:${n}`, tenantId);
+      events = [...known.values(), ...more.values()].sort((x, y) => x.sequence - y.sequence);
     }
     if (!accepted && events.length === 0) return null;
     return {
@@ -250,7 +293,7 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
     if (head?.tenantId !== tenantId) return [];
     const found: StoredStreamToken[] = [];
     const tasks = Object.entries(head.tasks ?? {}).map(([key, last]) => [taskIdOf(key), last] as const).sort(([a], [b]) => a.localeCompare(b));
-    for (const [taskId, last] of tasks) found.push(...await fetchPositions<StoredStreamToken>(this.tokens, last, (n) => `${workflowId}:${taskId}:${n}`, tenantId));
+    for (const [taskId, last] of tasks) found.push(...(await fetchPositions<StoredStreamToken>(this.tokens, range(0, last), last, (n) => `${workflowId}:${taskId}:${n}`, tenantId)).values());
     return found.map(({ workflowId: w, tenantId: t, taskId, seq, text, occurredAt }) => ({ workflowId: w, tenantId: t, taskId, seq, text: text ?? '', occurredAt }));
   }
 
