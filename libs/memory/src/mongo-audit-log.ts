@@ -63,6 +63,13 @@ export class MongoAuditLog implements AuditLog {
   private records!: Model<AuditDoc>;
   private readonly pending: Pending[] = [];
   private draining = false;
+  /**
+   * The last record this process appended. Reading the head means scanning the whole chain on
+   * FerretDB (its SQLite backend pushes no sort, and no filter on a numeric `_id`, down to SQL), so
+   * while this process is the only writer the next batch is chained on it. If another replica
+   * appended since, record seq+1 exists, the insert fails with E11000 and the head is read again.
+   */
+  private lastAppended?: { seq: number; hash: string };
 
   constructor(private readonly url: string, private readonly now: () => Date = () => new Date()) {}
 
@@ -100,9 +107,12 @@ export class MongoAuditLog implements AuditLog {
   private async appendBatch(batch: Pending[]): Promise<void> {
     let remaining = batch;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const head = await this.records.findOne({}, { _id: 1, hash: 1 }).sort({ _id: -1 }).lean<{ _id: number; hash: string }>();
+      let prev: { seq: number; hash: string } | null = attempt === 1 && this.lastAppended ? this.lastAppended : null;
+      if (!prev) {
+        const head = await this.records.findOne({}, { _id: 1, hash: 1 }).sort({ _id: -1 }).lean<{ _id: number; hash: string }>();
+        prev = head ? { seq: head._id, hash: head.hash } : null;
+      }
       const at = this.now().toISOString();
-      let prev = head ? { seq: head._id, hash: head.hash } : null;
       const chained = remaining.map((p) => {
         const r = chainNext(prev, p.entry, at);
         prev = { seq: r.seq, hash: r.hash };
@@ -113,8 +123,11 @@ export class MongoAuditLog implements AuditLog {
           _id: r.seq, at: r.at, tenantId: r.tenantId, actor: r.actor, action: r.action, subject: r.subject, details: canonicalJson(r.details), prevHash: r.prevHash, hash: r.hash,
         })), { ordered: true });
         remaining.forEach((p, i) => p.resolve(chained[i]!));
+        const last = chained[chained.length - 1]!;
+        this.lastAppended = { seq: last.seq, hash: last.hash };
         return;
       } catch (err) {
+        this.lastAppended = undefined;
         if (!isDuplicateKey(err)) throw err;
         // Another replica appended first. An ordered insert stops at the first clash: what landed
         // before it is ours (same seq and hash) and stays; the rest is chained again on the new head.

@@ -154,6 +154,17 @@ export function runReviewStoresConformance(name: string, make: (count: number) =
         for (const r of appended) expect(stored[r.seq - 1]).toEqual(r);
       }, TIMEOUT_MS);
 
+      it('chains on the real head when another replica appended since this one last did', async () => {
+        const [a, b] = made.audits;
+        if (!a || !b) throw new Error('the conformance suite needs two audit replicas');
+        const first = await a.append({ tenantId: 't', actor: 'replica-a', action: 'test.appended', subject: 'x', details: { n: 1 } });
+        const other = await b.append({ tenantId: 't', actor: 'replica-b', action: 'test.appended', subject: 'x', details: { n: 2 } });
+        const again = await a.append({ tenantId: 't', actor: 'replica-a', action: 'test.appended', subject: 'x', details: { n: 3 } });
+        expect([other.seq, again.seq]).toEqual([first.seq + 1, first.seq + 2]);
+        expect(again.prevHash).toBe(other.hash);
+        expect((await audit.verify()).ok).toBe(true);
+      }, TIMEOUT_MS);
+
       it('points at the first record changed or removed behind its back', async () => {
         const total = (await audit.verify()).records;
         expect(total).toBeGreaterThan(5);
