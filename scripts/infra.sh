@@ -219,9 +219,9 @@ ensure_kafka_libs() {
 patch_ferretdb() {
   local file="$1/internal/backends/sqlite/metadata/metadata.go"
   local before="IDColumn = DefaultColumn + \"->'\$._id'\"" after='IDColumn = DefaultColumn + `->"_id"`'
-  grep -qF "$before" "$file" || die "ferretdb: cannot apply the _id index fix: '$before' not found in $file (FERRETDB_VERSION changed?)"
   local line
   line="$(grep -nF "$before" "$file" | head -1 | cut -d: -f1)"
+  [[ -n "$line" ]] || die "ferretdb: cannot apply the _id index fix: '$before' not found in $file (FERRETDB_VERSION changed?)"
   sed -i "${line}s/.*/\tIDColumn = DefaultColumn + \`->\"_id\"\`/" "$file"
   grep -qF "$after" "$file" || die "ferretdb: the _id index fix did not apply to $file"
 }

@@ -25,8 +25,16 @@ export async function ignoreDuplicates(write: Promise<unknown>): Promise<void> {
   try {
     await write;
   } catch (err) {
-    const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
-    const errors = Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [err] : [writeErrors];
+    const errors = writeErrorsOf(err);
     if (errors.length === 0 || !errors.every(isDuplicateKey)) throw err;
   }
+}
+
+/**
+ * The per-document errors of a failed bulk write (`index`: the operation's position in the bulk), or
+ * the error itself when the driver threw a single one.
+ */
+export function writeErrorsOf(err: unknown): { code?: unknown; index?: number }[] {
+  const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
+  return (Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [err] : [writeErrors]) as { code?: unknown; index?: number }[];
 }

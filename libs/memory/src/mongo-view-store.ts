@@ -1,5 +1,5 @@
 import mongoose, { Connection, Model, Schema, Types } from 'mongoose';
-import { ignoreDuplicate, ignoreDuplicates, isDuplicateKey } from './mongo-errors';
+import { ignoreDuplicate, ignoreDuplicates, isDuplicateKey, writeErrorsOf } from './mongo-errors';
 import { StoredEvent, StoredStreamToken, WorkflowViewStore } from './workflow-view-store';
 
 interface AcceptedDoc {
@@ -127,13 +127,13 @@ const range = (from: number, to: number): number[] => Array.from({ length: Math.
  * the first copy is there). Any other write error fails the call (retrying is safe: what landed is
  * refused the second time).
  */
-async function insertNew(model: Model<never>, docs: { _id: string }[]): Promise<boolean[]> {
+async function insertNew<T>(model: Model<T>, docs: { _id: string }[]): Promise<boolean[]> {
   const stored = docs.map(() => true);
   try {
+    // The driver's collection: mongoose would cast the string `_id` to the schema's ObjectId.
     await model.collection.insertMany(docs as never[], { ordered: false });
   } catch (err) {
-    const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
-    const errors = (Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [err] : [writeErrors]) as { code?: number; index?: number }[];
+    const errors = writeErrorsOf(err);
     if (errors.length === 0 || !errors.every(isDuplicateKey)) throw err;
     for (const e of errors) {
       if (typeof e.index === 'number') stored[e.index] = false;
@@ -158,9 +158,8 @@ async function upsertAll<T extends { _id: string }>(model: Model<T>, ops: Upsert
       await model.collection.bulkWrite(pending as never, { ordered: false });
       return;
     } catch (err) {
-      const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
-      const errors = (Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [] : [writeErrors]) as { code?: number; index?: number }[];
-      if (attempt >= 3 || errors.length === 0 || !errors.every(isDuplicateKey)) throw err;
+      const errors = writeErrorsOf(err);
+      if (attempt >= 3 || errors.length === 0 || !errors.every((e) => isDuplicateKey(e) && typeof e.index === 'number')) throw err;
       pending = errors.map((e) => pending[e.index!]!);
     }
   }
@@ -172,8 +171,8 @@ async function upsertAll<T extends { _id: string }>(model: Model<T>, ops: Upsert
  * Every read is by `_id`. FerretDB's SQLite backend pushes a filter down to SQL only when it is
  * exactly `{ _id: <string> }` (backends/sqlite/collection.go); any other filter reads and decodes the
  * whole collection — measured: a `GET /v1/workflows/:id` took 5–58 s with 200 workflows in flight,
- * while the projector fell hundreds of events behind. And each lookup costs about 1–3 ms of FerretDB
- * time however small, so a workflow is read as one document: an event is stored under
+ * while the projector fell hundreds of events behind. And each lookup is a round trip, so a
+ * workflow is read as one document: an event is stored under
  * `workflowId:sequence` (the first copy of each position wins), copied into the workflow's view
  * document in `workflow_views`, and the accepted request is stored under the workflow id.
  */
@@ -216,7 +215,7 @@ export class MongoWorkflowViewStore implements WorkflowViewStore {
    */
   async appendEvents(events: readonly StoredEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const stored = await insertNew(this.events as unknown as Model<never>, events.map((e) => ({ _id: `${e.workflowId}:${e.sequence}`, ...e })));
+    const stored = await insertNew(this.events, events.map((e) => ({ _id: `${e.workflowId}:${e.sequence}`, ...e })));
     const views = new Map<string, { tenantId: string; last: number; set: Record<string, StoredEvent> }>();
     events.forEach((e, i) => {
       if (!stored[i]) return;
