@@ -1,15 +1,18 @@
 /**
  * Where the time of one demo question goes, hop by hop:
- *   node tmp/bench/bench/hop-timeline.js distributed [runs]
+ *   node tmp/bench/bench/hop-timeline.js distributed [runs] [backlog=0]
  * Runs a tiny OTLP/HTTP receiver on 127.0.0.1, starts the system exporting its spans to it, asks the
  * demo question over WebSocket `runs` times (one at a time) and prints, for the run with the median
  * latency, every span of its trace in start order: offset from the ask, duration and the gap since
  * the previous span ended (time spent in brokers, queues and fetch waits rather than in handlers).
- * Then the medians over all runs of time inside spans vs between them.
+ * Then the medians over all runs of time inside spans vs between them. With a backlog, that many batch
+ * requests are published first (bench/backlog.ts) and the slowest run is printed as well: where a
+ * chat question waits while batch work runs.
  */
 import { createServer, IncomingMessage } from 'node:http';
 import { ChatClient } from '../test/support/chat-client';
 import { Mode, SystemUnderTest } from '../test/support/system';
+import { publishBacklog } from './backlog';
 
 const QUESTION = 'Where is my order 1001 and can I get delivery by tomorrow?';
 
@@ -43,14 +46,19 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const mode = (process.argv[2] ?? 'distributed') as Mode;
   const runs = Number(process.argv[3] ?? 10);
+  const backlog = Number(process.argv[4] ?? 0);
   const server = createServer((req, res) => void receive(req).then(() => res.writeHead(200).end('{}'), (err: unknown) => res.writeHead(400).end(String(err))));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const sut = await SystemUnderTest.start(mode, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '200' });
+  const sut = await SystemUnderTest.start(mode, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '200', ...(backlog ? { BACKPRESSURE_BATCH_LAG: '0', LOG_LEVEL: 'error' } : {}) });
   const chat = await ChatClient.connect(sut.wsUrl);
   const asked: { workflowId: string; sentMs: number; ms: number }[] = [];
   try {
     await chat.ask(QUESTION); // warm-up
+    if (backlog) {
+      await publishBacklog(sut, backlog);
+      await new Promise((r) => setTimeout(r, 3_000)); // batch work under way
+    }
     for (let i = 0; i < runs; i++) {
       const sentMs = Date.now();
       const r = await chat.ask(QUESTION);
@@ -83,15 +91,19 @@ async function main(): Promise<void> {
     between.push(a.ms - covered);
     return { ...a, trace };
   });
-  const mid = [...timelines].sort((x, y) => x.ms - y.ms)[Math.floor(timelines.length / 2)]!;
-  console.log(`mode=${mode} runs=${runs} latency p50=${median(asked.map((a) => a.ms))} ms; median time inside spans ${median(inSpans).toFixed(0)} ms, between spans ${median(between).toFixed(0)} ms`);
-  console.log(`median run (${mid.ms} ms), its spans:`);
-  let lastEnd = mid.sentMs;
-  for (const s of mid.trace) {
-    const gap = s.startMs - lastEnd;
-    console.log(`  +${(s.startMs - mid.sentMs).toFixed(0).padStart(5)} ms  ${(s.endMs - s.startMs).toFixed(1).padStart(7)} ms  gap ${gap.toFixed(0).padStart(5)} ms  ${s.service}${s.agent ? `/${s.agent}` : ''}  ${s.name}`);
-    lastEnd = Math.max(lastEnd, s.endMs);
-  }
+  const sorted = [...timelines].sort((x, y) => x.ms - y.ms);
+  console.log(`mode=${mode} runs=${runs} backlog=${backlog} latency p50=${median(asked.map((a) => a.ms))} ms; median time inside spans ${median(inSpans).toFixed(0)} ms, between spans ${median(between).toFixed(0)} ms`);
+  const print = (label: string, run: (typeof timelines)[number]): void => {
+    console.log(`${label} (${run.ms} ms), its spans:`);
+    let lastEnd = run.sentMs;
+    for (const s of run.trace) {
+      const gap = s.startMs - lastEnd;
+      console.log(`  +${(s.startMs - run.sentMs).toFixed(0).padStart(5)} ms  ${(s.endMs - s.startMs).toFixed(1).padStart(7)} ms  gap ${gap.toFixed(0).padStart(5)} ms  ${s.service}${s.agent ? `/${s.agent}` : ''}  ${s.name}`);
+      lastEnd = Math.max(lastEnd, s.endMs);
+    }
+  };
+  print('median run', sorted[Math.floor(sorted.length / 2)]!);
+  if (backlog) print('slowest run', sorted.at(-1)!);
 }
 
 main().catch((err: unknown) => {

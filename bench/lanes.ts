@@ -13,12 +13,11 @@
  * coordinator group); gateway backpressure is switched off for the run so that all of it is
  * accepted. Prints one JSON line per phase and a summary.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
 import { ChatClient } from '../test/support/chat-client';
 import { Mode, SystemUnderTest } from '../test/support/system';
+import { publishBacklog } from './backlog';
 
 const QUESTION = 'Where is my order 1001 and can I get delivery by tomorrow?';
-const BATCH_QUESTION = 'Where is my order 1002?';
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -79,44 +78,6 @@ async function chatPhase(sut: SystemUnderTest, count: number, rate: number): Pro
 function summary(ms: number[]): { p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number } {
   const s = [...ms].sort((a, b) => a - b);
   return { p50Ms: pct(s, 50), p95Ms: pct(s, 95), p99Ms: pct(s, 99), maxMs: s.at(-1)! };
-}
-
-/** Publishes the backlog onto the intake topic. */
-async function publishBacklog(sut: SystemUnderTest, size: number): Promise<number> {
-  const started = Date.now();
-  const run = `b${started.toString(36)}`;
-  if (sut.mode === 'distributed' && !spawnSync('kcat', ['-V']).error) {
-    const lines: string[] = [];
-    for (let i = 0; i < size; i++) {
-      const requestId = `${run}-${i}`;
-      lines.push(`${requestId}\t${JSON.stringify({ type: 'SubmitRequest', version: 1, id: `msg_${requestId}`, data: { requestId, tenantId: 'public', question: BATCH_QUESTION, channel: 'intake' }, metadata: { occurredAt: new Date().toISOString(), tenantId: 'public' } })}`);
-    }
-    execFileSync('kcat', ['-b', sut.kafkaBrokers, '-P', '-t', `${sut.namespace}flotilla.intake.v1`, '-K', '\t'], { input: lines.join('\n') + '\n', timeout: 120_000, maxBuffer: 1 << 28 });
-    return Date.now() - started;
-  }
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < size) {
-      const i = next++;
-      let r: Response | undefined;
-      for (let attempt = 1; !r; attempt++) {
-        try {
-          r = await fetch(`${sut.gatewayUrl}/v1/workflows`, {
-            method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question: BATCH_QUESTION, requestId: `${run}-${i}` }),
-          });
-          if (r.status === 408 || r.status === 503) throw new Error(`answered ${r.status}`);
-        } catch (err) {
-          // A reset or timed-out request on a loaded machine; the same requestId makes a retry harmless.
-          r = undefined;
-          if (attempt >= 5) throw err;
-          await new Promise((res) => setTimeout(res, 200 * attempt));
-        }
-      }
-      if (r.status !== 202) throw new Error(`backlog submission ${i} answered ${r.status}: ${await r.text()}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-  return Date.now() - started;
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { DeadLetterRecordedV1, Headers, Topics } from '@flotilla/contracts';
-import { deliveryOf, IncomingMessage, MessageBus, OffsetCommit, offsetAfter, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import { CommitOptions, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, offsetAfter, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 import { deadLetter } from './typed';
 
 /** The header of a message whose value travels by reference: the payload's id in the payload store. */
@@ -66,8 +66,8 @@ export class ClaimCheckBus implements MessageBus {
   }
 
   /** Payloads are stored first; the messages and offsets then commit as one (an unused payload just ages out). */
-  async publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void> {
-    await this.inner.publishAndCommit(await this.claim(messages), offsets);
+  async publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[], options?: CommitOptions): Promise<void> {
+    await this.inner.publishAndCommit(await this.claim(messages), offsets, options);
   }
 
   subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -180,7 +180,7 @@ export class ClaimCheckBus implements MessageBus {
       const reason = `claim check ${id} is not in the payload store (purged after its TTL, never stored, or damaged); the message's payload is lost`;
       log.warn('unresolvable claim check dead-lettered', { topic: raw.topic, partition: raw.partition, offset: raw.offset, groupId: options.groupId, claimCheck: id });
       const record = deadLetter(raw, options.groupId, new FlotillaError(ErrorCode.InvalidMessage, reason, { retryable: false }), 1);
-      if (commitWithRecord) await this.publishAndCommit([record], [offsetAfter(options.groupId, raw)]);
+      if (commitWithRecord) await this.publishAndCommit([record], [offsetAfter(options.groupId, raw)], { lane: options.lane });
       else await this.publish([record]);
       return undefined;
     }

@@ -70,7 +70,7 @@ export class EmbeddedMessageBus implements MessageBus {
     await this.publishAndCommit(messages, []);
   }
 
-  /** Messages and offsets in one SQLite transaction: both are written, or neither. */
+  /** Messages and offsets in one SQLite transaction: both are written, or neither (every lane alike: commits are synchronous here). */
   async publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void> {
     if (!this.connected) throw new FlotillaError(ErrorCode.DependencyUnavailable, 'embedded bus is not connected');
     const insert = this.db.prepare('INSERT INTO log_messages (topic, partition, offset, key, value, headers, ts) VALUES (?, ?, ?, ?, ?, ?, ?)');

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Admin, Consumer, Kafka, KafkaConfig, KafkaMessage, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
-import { DeferDelivery, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
+import type { Lane } from '@flotilla/contracts';
+import { CommitOptions, DeferDelivery, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -16,8 +17,9 @@ export interface KafkaBusOptions {
    */
   namespace?: string;
   /**
-   * The transactional id of this process's transactional producer. A stable id per replica (a
-   * StatefulSet pod name) lets the broker fence a zombie predecessor; unique per process by default.
+   * The transactional id of this process's transactional producers: the interactive lane's is this
+   * id, the batch lane's this id + `.batch`. A stable id per replica (a StatefulSet pod name) lets
+   * the broker fence a zombie predecessor; unique per process by default.
    */
   transactionalId?: string;
   /**
@@ -32,6 +34,14 @@ interface PendingTransaction {
   offsets: OffsetCommit[];
   resolve: () => void;
   reject: (err: unknown) => void;
+}
+
+/** One lane's transactions: its own transactional producer and group-commit queue. */
+interface TransactionLane {
+  transactionalId: string;
+  producer?: Promise<Producer>;
+  queue: PendingTransaction[];
+  running: boolean;
 }
 
 /**
@@ -87,15 +97,16 @@ export class KafkaMessageBus implements MessageBus {
   private connected = false;
 
   private readonly ns: string;
-  private readonly transactionalId: string;
-  private txProducer?: Promise<Producer>;
-  private readonly txQueue: PendingTransaction[] = [];
-  private txRunning = false;
+  private readonly txLanes: Record<Lane, TransactionLane>;
   private readonly transactionRetry: NonNullable<KafkaBusOptions['transactionRetry']>;
 
   constructor(options: KafkaBusOptions) {
     this.ns = options.namespace ?? '';
-    this.transactionalId = this.ns + (options.transactionalId ?? `${options.clientId}-${randomUUID()}`);
+    const transactionalId = this.ns + (options.transactionalId ?? `${options.clientId}-${randomUUID()}`);
+    this.txLanes = {
+      interactive: { transactionalId, queue: [], running: false },
+      batch: { transactionalId: `${transactionalId}.batch`, queue: [], running: false },
+    };
     this.transactionRetry = options.transactionRetry ?? TX_RETRY;
     const config: KafkaConfig = {
       clientId: options.clientId,
@@ -171,25 +182,28 @@ export class KafkaMessageBus implements MessageBus {
   /**
    * Group commit: callers queue their messages and offsets; one transaction at a time takes everything
    * queued so far (a transactional producer runs one transaction at a time), so concurrent partitions
-   * share the cost of a commit instead of waiting in line for one each.
+   * share the cost of a commit instead of waiting in line for one each. Each lane has a producer and
+   * a queue of its own: a chat transition is never queued behind a batch transaction, nor waits for
+   * one in flight (ADR 0013).
    */
-  publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void> {
+  publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[], options: CommitOptions = {}): Promise<void> {
+    const lane = this.txLanes[options.lane ?? 'interactive'];
     return new Promise<void>((resolve, reject) => {
-      this.txQueue.push({ messages, offsets, resolve, reject });
-      void this.drainTransactions();
+      lane.queue.push({ messages, offsets, resolve, reject });
+      void this.drainTransactions(lane);
     });
   }
 
-  private async drainTransactions(): Promise<void> {
-    if (this.txRunning) return;
-    this.txRunning = true;
+  private async drainTransactions(lane: TransactionLane): Promise<void> {
+    if (lane.running) return;
+    lane.running = true;
     try {
-      while (this.txQueue.length > 0) {
-        const batch = this.txQueue.splice(0, MAX_GROUP_COMMIT);
+      while (lane.queue.length > 0) {
+        const batch = lane.queue.splice(0, MAX_GROUP_COMMIT);
         try {
           // CONCURRENT_TRANSACTIONS (the previous commit's markers still being written) and other
           // retriable answers: abort, back off briefly, and run the transaction again.
-          await withRetries('committing a transaction', () => this.commitTransaction(batch), 15_000, 20);
+          await withRetries('committing a transaction', () => this.commitTransaction(lane, batch), 15_000, 20);
           for (const b of batch) b.resolve();
         } catch (err) {
           const error = new FlotillaError(ErrorCode.DependencyUnavailable, `Kafka transaction failed: ${(err as Error).message}`, { cause: err });
@@ -197,14 +211,14 @@ export class KafkaMessageBus implements MessageBus {
         }
       }
     } finally {
-      this.txRunning = false;
+      lane.running = false;
     }
   }
 
-  private transactionalProducer(): Promise<Producer> {
-    this.txProducer ??= (async () => {
+  private transactionalProducer(lane: TransactionLane): Promise<Producer> {
+    lane.producer ??= (async () => {
       const producer = this.kafka.producer({
-        transactionalId: this.transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
+        transactionalId: lane.transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner, transactionTimeout: 30_000,
         // A transaction that starts right after the previous commit finds the broker still writing
         // that commit's markers and gets CONCURRENT_TRANSACTIONS; the markers take milliseconds, so
@@ -215,16 +229,16 @@ export class KafkaMessageBus implements MessageBus {
       await producer.connect();
       return producer;
     })();
-    const pending = this.txProducer;
+    const pending = lane.producer;
     // A producer that failed to connect is not kept: the next transaction tries a new one.
     pending.catch(() => {
-      if (this.txProducer === pending) this.txProducer = undefined;
+      if (lane.producer === pending) lane.producer = undefined;
     });
     return pending;
   }
 
-  private async commitTransaction(batch: PendingTransaction[]): Promise<void> {
-    const producer = await this.transactionalProducer();
+  private async commitTransaction(lane: TransactionLane, batch: PendingTransaction[]): Promise<void> {
+    const producer = await this.transactionalProducer(lane);
     const transaction = await producer.transaction();
     try {
       const messages = batch.flatMap((b) => b.messages);
@@ -253,8 +267,8 @@ export class KafkaMessageBus implements MessageBus {
       await transaction.abort().catch(() => undefined);
       if ((err as { retriable?: unknown }).retriable === true) throw err;
       // A producer whose transaction failed for good (fenced, timed out) is replaced.
-      const broken = this.txProducer;
-      this.txProducer = undefined;
+      const broken = lane.producer;
+      lane.producer = undefined;
       await broken?.then((p) => p.disconnect()).catch(() => undefined);
       throw err;
     }
@@ -388,8 +402,10 @@ export class KafkaMessageBus implements MessageBus {
     await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
     this.consumers.clear();
     await this.producer?.disconnect();
-    await this.txProducer?.then((p) => p.disconnect()).catch(() => undefined);
-    this.txProducer = undefined;
+    for (const lane of Object.values(this.txLanes)) {
+      await lane.producer?.then((p) => p.disconnect()).catch(() => undefined);
+      lane.producer = undefined;
+    }
     await this.admin?.disconnect();
     this.connected = false;
   }

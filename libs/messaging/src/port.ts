@@ -14,6 +14,16 @@ export interface OutgoingMessage {
   headers?: Record<string, string>;
 }
 
+export interface CommitOptions {
+  /**
+   * The lane of the work being committed (default `interactive`). Kafka runs each lane's
+   * transactions on a transactional producer of its own, so a chat transition never waits behind a
+   * batch transaction (in flight or queued); the embedded log commits every lane the same way.
+   * All the offsets of one consumer group must be committed in one lane, so they only move forward.
+   */
+  lane?: Lane;
+}
+
 export interface IncomingMessage {
   topic: string;
   partition: number;
@@ -132,7 +142,7 @@ export interface MessageBus {
    * messages if and only if the offsets moved. Kafka: a transaction with sendOffsets; embedded: one
    * SQLite transaction. Concurrent calls may be grouped into one transaction (group commit).
    */
-  publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[]): Promise<void>;
+  publishAndCommit(messages: OutgoingMessage[], offsets: OffsetCommit[], options?: CommitOptions): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** The next offset to be written on each partition of a topic (the high-water mark). */
   endOffsets(topic: string): Promise<Map<number, bigint>>;

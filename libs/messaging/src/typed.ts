@@ -170,7 +170,7 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
   const maxAttempts = options.maxAttempts ?? 3;
   const autoCommit = options.autoCommit ?? true;
   const publishDeadLetter = (raw: IncomingMessage, record: OutgoingMessage): Promise<void> =>
-    autoCommit ? bus.publish([record]) : bus.publishAndCommit([record], [offsetAfter(options.groupId, raw)]);
+    autoCommit ? bus.publish([record]) : bus.publishAndCommit([record], [offsetAfter(options.groupId, raw)], { lane: options.lane });
 
   const handler = async (raw: IncomingMessage, span: SpanHandle): Promise<void> => {
     const bound = byTopic.get(raw.topic);

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { Authenticator, authenticatorFrom, INTAKE_API_KEY_HEADER, verifyIntakePublisher } from '@flotilla/auth';
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { ALL_TOPICS, ConsumerGroups, IntakeMessage, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
+import { ALL_TOPICS, ConsumerGroups, IntakeMessage, Lane, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
 import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription, withLane } from '@flotilla/messaging';
@@ -196,7 +196,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     }
     if (events.length === 0) {
       log.debug('nothing to decide (duplicate or stale input)', { workflowId, command: command.type });
-      await this.bus.publishAndCommit([], [consumed]);
+      await this.bus.publishAndCommit([], [consumed], { lane: laneOfGroup(groupId) });
       return;
     }
     const after: WorkflowState = fold(events, state);
@@ -205,7 +205,9 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     // A batch workflow's events, timers and results are marked as such: their consumers in one
     // process (the projector, live updates, this coordinator's tail) serve chat's first.
     const lane = laneOf(after.channel);
-    await this.bus.publishAndCommit(lane === 'batch' ? out.map((m) => withLane(m, lane)) : out, [consumed]);
+    // Committed in the lane of the group that consumed the input (one lane per group, so its offsets
+    // only move forward): a chat transition has a transactional producer of its own (ADR 0013).
+    await this.bus.publishAndCommit(lane === 'batch' ? out.map((m) => withLane(m, lane)) : out, [consumed], { lane: laneOfGroup(groupId) });
     this.store.set(workflowId, after);
     if (after.status !== 'running') log.info(`workflow ${after.status}`, { workflowId, events: after.version });
   }
@@ -226,6 +228,11 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
         return state.status === 'none';
     }
   }
+}
+
+/** The lane a coordinator consumer group serves, and commits its transitions in. */
+function laneOfGroup(groupId: string): Lane {
+  return groupId === COORDINATOR_BATCH_GROUP ? 'batch' : 'interactive';
 }
 
 /** The step policy from configuration (pinned into each workflow at its start). */
