@@ -149,6 +149,24 @@ describe('REST', () => {
     expect(wf['requestId']).toBe(r.body['requestId']);
   });
 
+  it('composes a REST (batch-lane) answer whole, and a client that follows it over WebSocket gets the answer frame', async () => {
+    const r = await json('/v1/workflows', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question: DEMO }) });
+    const workflowId = r.body['workflowId'] as string;
+    const follower = await ChatClient.connect(sut.wsUrl);
+    try {
+      follower.send({ type: 'resume', workflowId });
+      const answer = await follower.next((f) => (f.type === 'answer' || f.type === 'error') && f['workflowId'] === workflowId, 60_000);
+      expect(answer).toEqual(expect.objectContaining({ type: 'answer', text: expect.stringContaining('1001') }));
+      // Nobody watches a batch answer being written: no tokens were streamed for it.
+      expect(follower.frames.filter((f) => f.type === 'token' && f['workflowId'] === workflowId)).toEqual([]);
+    } finally {
+      follower.close();
+    }
+    const wf = await pollWorkflow(sut.gatewayUrl, workflowId, (w) => (w['events'] as { type: string }[] | undefined)?.some((e) => e.type === 'WorkflowCompleted') === true);
+    const composed = (wf['events'] as { type: string; data: Record<string, unknown> }[]).find((e) => e.type === 'StepCompleted' && e.data['stepId'] === 'compose');
+    expect(composed?.data['output']).toEqual(expect.objectContaining({ streamedTokens: 0, answer: wf['answer'] }));
+  });
+
   it('rejects invalid bodies with 400 and field-level reasons', async () => {
     const r = await json('/v1/workflows', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question: 42, requestId: 'has spaces', extra: true }) });
     expect(r.status).toBe(400);

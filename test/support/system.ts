@@ -16,6 +16,15 @@ const ROOT = findRoot(__dirname);
 export type Mode = 'embedded' | 'distributed';
 export const SERVICES = ['gateway', 'coordinator', 'planner', 'retriever', 'tool', 'validator'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+const AGENTS = ['planner', 'retriever', 'tool', 'validator'] as const;
+
+export interface StartOptions {
+  /**
+   * Distributed mode: run each agent as two processes — `<agent>` with AGENT_LANES=interactive and
+   * `<agent>-batch` with AGENT_LANES=batch under `nice -n <nice>`, so batch work gets the CPU chat leaves.
+   */
+  batchAgents?: { nice: number };
+}
 
 /** A TCP port free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {
@@ -50,6 +59,8 @@ interface Proc {
   entry: string;
   env: Record<string, string>;
   port: number;
+  /** Run under `nice -n <nice>`: a lower OS priority (the one-host analogue of a small CPU weight in k8s). */
+  nice?: number;
   child?: ChildProcess;
   log: string[];
 }
@@ -69,15 +80,15 @@ export class SystemUnderTest {
   mongoUrl = '';
   kafkaBrokers = '';
 
-  constructor(readonly mode: Mode, private readonly extraEnv: Record<string, string> = {}) {}
+  constructor(readonly mode: Mode, private readonly extraEnv: Record<string, string> = {}, private readonly options: StartOptions = {}) {}
 
   get wsUrl(): string {
     return this.gatewayUrl.replace(/^http/, 'ws') + '/v1/chat';
   }
 
   /** Starts the system; `env` adds configuration for every Flotilla process (e.g. a model endpoint). */
-  static async start(mode: Mode = (process.env['FLOTILLA_TEST_MODE'] as Mode | undefined) ?? 'embedded', env: Record<string, string> = {}): Promise<SystemUnderTest> {
-    const sut = new SystemUnderTest(mode, env);
+  static async start(mode: Mode = (process.env['FLOTILLA_TEST_MODE'] as Mode | undefined) ?? 'embedded', env: Record<string, string> = {}, options: StartOptions = {}): Promise<SystemUnderTest> {
+    const sut = new SystemUnderTest(mode, env, options);
     await sut.boot();
     return sut;
   }
@@ -115,9 +126,18 @@ export class SystemUnderTest {
       });
       if (name === 'gateway') this.gatewayUrl = `http://127.0.0.1:${port}`;
     }
+    if (this.options.batchAgents) {
+      // Each agent as two replicas: chat's at normal priority, the batch lane's niced (k8s: the -batch Deployments).
+      for (const agent of AGENTS) {
+        const main = this.procs.get(agent)!;
+        main.env = { ...main.env, AGENT_LANES: 'interactive' };
+        const port = await freePort();
+        this.add({ name: `${agent}-batch`, entry: main.entry, port, nice: this.options.batchAgents.nice, env: { ...main.env, AGENT_LANES: 'batch', PORT: String(port), FLOTILLA_DATA_DIR: join(this.dataDir, `${agent}-batch`) } });
+      }
+    }
     // The coordinator first, so topics exist; then the rest in parallel.
     await this.startProc('coordinator');
-    await Promise.all(SERVICES.filter((s) => s !== 'coordinator').map((s) => this.startProc(s)));
+    await Promise.all([...this.procs.keys()].filter((s) => s !== 'coordinator' && s !== 'sample-business').map((s) => this.startProc(s)));
   }
 
   private add(p: Omit<Proc, 'log'>): void {
@@ -127,7 +147,10 @@ export class SystemUnderTest {
   /** Starts (or restarts) a process and waits until it reports ready. */
   async startProc(name: string, readyPath = '/readyz', timeoutMs = 90_000): Promise<void> {
     const p = this.procs.get(name)!;
-    const child = spawn(process.execPath, [join(ROOT, p.entry)], { cwd: ROOT, env: { ...process.env, ...p.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // SUT_NODE_ARGS: extra node flags for every service process, e.g. `--cpu-prof --cpu-prof-dir=tmp/prof` when profiling a bench.
+    const nodeArgs = (process.env['SUT_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    const [command, args] = p.nice === undefined ? [process.execPath, [...nodeArgs, join(ROOT, p.entry)]] : ['nice', ['-n', String(p.nice), process.execPath, ...nodeArgs, join(ROOT, p.entry)]];
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...p.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     p.child = child;
     const keep = (chunk: Buffer): void => {
       p.log.push(chunk.toString());

@@ -306,6 +306,15 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(1) @Max(1000)
   AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE = 1;
 
+  /**
+   * The lanes this process's agents consume: `interactive,batch` (default), `interactive` or `batch`.
+   * Batch-only replicas let an operator give the batch lane its own processes at a lower priority
+   * (k8s: the `-batch` Deployments with a small CPU weight; one host: `nice`), so that batch work only
+   * gets the CPU chat leaves (ADR 0013). Every lane must be served by some process.
+   */
+  @Matches(/^(interactive|batch)(,(interactive|batch))?$/, { message: 'AGENT_LANES must be "interactive,batch", "interactive" or "batch"' })
+  AGENT_LANES = 'interactive,batch';
+
   /** Batch-lane lag (messages not yet consumed) past which the gateway answers new batch work with 503 + Retry-After (0 = off). */
   @Transform(toInt) @IsInt() @Min(0)
   BACKPRESSURE_BATCH_LAG = 5000;

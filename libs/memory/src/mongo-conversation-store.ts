@@ -3,7 +3,7 @@ import {
   compareTurns, ConversationSession, ConversationStore, ConversationStoreOptions, isSummarised, normaliseTurn, planFold, PreferenceValue, RecentContext,
   requireMaxTokens, requirePreference, requireScope, ResolvedConversationOptions, resolveConversationOptions, selectRecent, SummaryBoundary, Turn,
 } from './conversation-store';
-import { ignoreDuplicate, isDuplicateKey } from './mongo-errors';
+import { isDuplicateKey } from './mongo-errors';
 
 /*
  * Shape of the data, and why. FerretDB v1.24 (our MongoDB-compatible test and local server) runs
@@ -16,8 +16,20 @@ import { ignoreDuplicate, isDuplicateKey } from './mongo-errors';
  *    concurrent folds of a session only one can create revision n+1, the other gives way;
  *  - only `lastActiveAt` and `userId` of a session are updated in place, where a lost race costs
  *    a few milliseconds of idle time at worst.
- * Ids embed the tenant, so a lookup by `_id` alone (the only filter FerretDB's SQLite backend
- * pushes down to an index) cannot reach another tenant's data.
+ * Ids embed the tenant, so a lookup by `_id` alone cannot reach another tenant's data.
+ *
+ * Reads by `_id` only. FerretDB's SQLite backend pushes a filter down to an index only when it is
+ * exactly `{_id: <value>}`; any other filter (`{sessionKey}`) decodes the whole collection — every
+ * turn of every session, on every question and every remembered answer (ADR 0014). So a session's
+ * turns are found through slots: each appended turn also takes the next free slot of its session's
+ * turn log (`_id` = [tenant, session, n], inserted, so two appends never share a slot), and the
+ * session document keeps hints — `last` (highest slot), `low` (lowest live slot) and `rev` (latest
+ * summary revision), moved with `$max`. A hint may lag (a lost update, a crash in between), never
+ * lead: readers fetch slots low..last by `_id` and keep probing past `last` until a slot is missing,
+ * and the latest summary likewise past `rev`. For that, slots and revisions never leave gaps: a
+ * fold deletes the folded turns but keeps their slots, and empties a superseded summary's text
+ * rather than deleting it; all of them go with the session. Deletes (idle purge, forgetting a user)
+ * are rare and keep their filters.
  *
  * TTL: FerretDB v1.24 rejects TTL indexes (`createIndexes` with `expireAfterSeconds` answers
  * NotImplemented, code 238, "Index option expireAfterSeconds is not implemented yet"), and a TTL
@@ -32,6 +44,18 @@ interface SessionDoc {
   userId?: string;
   createdAt: Date;
   lastActiveAt: Date;
+  /** Hints (see above): the highest turn-log slot taken, the lowest still live, the latest summary revision. */
+  last?: number;
+  low?: number;
+  rev?: number;
+}
+
+/** One slot of a session's turn log: which turn took it. */
+interface TurnLogDoc {
+  _id: string;
+  sessionKey: string;
+  slot: number;
+  turnId: string;
 }
 
 interface TurnDoc extends Omit<Turn, 'userId' | 'workflowId' | 'facts'> {
@@ -70,6 +94,9 @@ const sessionSchema = new Schema<SessionDoc>({
   userId: { type: String },
   createdAt: { type: Date, required: true },
   lastActiveAt: { type: Date, required: true },
+  last: { type: Number },
+  low: { type: Number },
+  rev: { type: Number },
 }, { collection: 'memory_sessions', versionKey: false });
 sessionSchema.index({ lastActiveAt: 1 });
 sessionSchema.index({ tenantId: 1, userId: 1 });
@@ -90,6 +117,14 @@ const turnSchema = new Schema<TurnDoc>({
 }, { collection: 'memory_turns', versionKey: false, minimize: false });
 turnSchema.index({ sessionKey: 1, at: 1, turnId: 1 });
 turnSchema.index({ tenantId: 1, userId: 1 });
+
+const turnLogSchema = new Schema<TurnLogDoc>({
+  _id: { type: String, required: true },
+  sessionKey: { type: String, required: true },
+  slot: { type: Number, required: true },
+  turnId: { type: String, required: true },
+}, { collection: 'memory_turn_log', versionKey: false });
+turnLogSchema.index({ sessionKey: 1 });
 
 const summarySchema = new Schema<SummaryDoc>({
   _id: { type: String, required: true },
@@ -118,6 +153,24 @@ const PURGE_BATCH = 500;
 
 /** An unambiguous composite key (JSON of the parts), tenant first. */
 const keyOf = (...parts: (string | number)[]): string => JSON.stringify(parts);
+/** The `_id` of a key's child: the key's parts plus more (a session's turn, slot or summary revision). */
+const childOf = (sessionKey: string, ...parts: (string | number)[]): string => keyOf(...(JSON.parse(sessionKey) as string[]), ...parts);
+
+/** What a session's hints point at, read from its document. */
+interface Head {
+  last: number;
+  low: number;
+  rev: number;
+}
+
+/** A session's live turns as read through its turn log, with the slots they took. */
+interface Loaded {
+  turns: Turn[];
+  /** Slot of each turn id (the first, if a redelivery logged it twice), and every slot read. */
+  slotOf: Map<string, number>;
+  slots: { slot: number; turnId: string }[];
+  highest: number;
+}
 
 function toTurn(d: TurnDoc): Turn {
   const turn: Turn = { tenantId: d.tenantId, sessionId: d.sessionId, turnId: d.turnId, role: d.role, text: d.text, tokens: d.tokens, at: d.at };
@@ -132,6 +185,7 @@ export class MongoConversationStore implements ConversationStore {
   private connection!: Connection;
   private sessions!: Model<SessionDoc>;
   private turns!: Model<TurnDoc>;
+  private turnLog!: Model<TurnLogDoc>;
   private summaries!: Model<SummaryDoc>;
   private preferences!: Model<PreferenceDoc>;
   private readonly options: ResolvedConversationOptions;
@@ -144,10 +198,12 @@ export class MongoConversationStore implements ConversationStore {
     this.connection = await mongoose.createConnection(this.url, { serverSelectionTimeoutMS: 10_000, autoIndex: false }).asPromise();
     this.sessions = this.connection.model<SessionDoc>('MemorySession', sessionSchema);
     this.turns = this.connection.model<TurnDoc>('MemoryTurn', turnSchema);
+    this.turnLog = this.connection.model<TurnLogDoc>('MemoryTurnLog', turnLogSchema);
     this.summaries = this.connection.model<SummaryDoc>('MemorySummary', summarySchema);
     this.preferences = this.connection.model<PreferenceDoc>('MemoryPreference', preferenceSchema);
     await this.sessions.createIndexes();
     await this.turns.createIndexes();
+    await this.turnLog.createIndexes();
     await this.summaries.createIndexes();
     await this.preferences.createIndexes();
   }
@@ -156,14 +212,38 @@ export class MongoConversationStore implements ConversationStore {
     const turn = normaliseTurn(input);
     const sessionKey = keyOf(turn.tenantId, turn.sessionId);
     const now = this.options.now();
-    const summary = await this.latestSummary(sessionKey);
+    const head = await this.head(sessionKey);
+    const summary = await this.latestSummary(sessionKey, head);
     if (!isSummarised(turn, summary?.boundary)) {
-      const doc: TurnDoc = { _id: keyOf(turn.tenantId, turn.sessionId, turn.turnId), sessionKey, ...turn };
-      await ignoreDuplicate(this.turns.create(doc));
+      const doc: TurnDoc = { _id: childOf(sessionKey, turn.turnId), sessionKey, ...turn };
+      let fresh = true;
+      try {
+        await this.turns.create(doc);
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        fresh = false;
+      }
+      // A turn stored before is logged already — unless its first append stopped in between: log it then.
+      const logged = fresh ? undefined : await this.loadTurns(sessionKey, head);
+      if (!logged?.slotOf.has(turn.turnId)) await this.logTurn(sessionKey, turn.turnId, head, logged?.highest);
     }
     // Touched after the turn is stored, so a purge racing this append never leaves turns without a session.
     await this.touch(sessionKey, turn, now);
     await this.compress(sessionKey);
+  }
+
+  /** Puts a turn id in the next free slot of its session's turn log, and moves the `last` hint there. */
+  private async logTurn(sessionKey: string, turnId: string, head: Head, highest = head.last): Promise<void> {
+    for (let slot = Math.max(highest, head.last) + 1; ; slot++) {
+      try {
+        await this.turnLog.create({ _id: childOf(sessionKey, slot), sessionKey, slot, turnId });
+      } catch (err) {
+        if (isDuplicateKey(err)) continue; // taken by a concurrent append (or the hint lagged): the next one
+        throw err;
+      }
+      await this.sessions.updateOne({ _id: sessionKey }, { $max: { last: slot } });
+      return;
+    }
   }
 
   private async touch(sessionKey: string, turn: Turn, now: Date): Promise<void> {
@@ -186,9 +266,10 @@ export class MongoConversationStore implements ConversationStore {
 
   private async compress(sessionKey: string): Promise<void> {
     // Turns first, then the summary: a fold landing in between only hides turns it has folded.
-    const all = await this.loadTurns(sessionKey);
-    const previous = await this.latestSummary(sessionKey);
-    const turns = all.filter((t) => !isSummarised(t, previous?.boundary));
+    const head = await this.head(sessionKey);
+    const loaded = await this.loadTurns(sessionKey, head);
+    const previous = await this.latestSummary(sessionKey, head);
+    const turns = loaded.turns.filter((t) => !isSummarised(t, previous?.boundary));
     const fold = planFold(turns, this.options);
     if (fold.length === 0) return;
     const text = await this.options.summarise({ previous: previous?.text, turns: fold });
@@ -197,24 +278,33 @@ export class MongoConversationStore implements ConversationStore {
     const rev = (previous?.rev ?? 0) + 1;
     try {
       await this.summaries.create({
-        _id: keyOf(tenantId, sessionId, rev), sessionKey, tenantId, sessionId, rev, text, throughAt: last.at, throughTurnId: last.turnId, createdAt: this.options.now(),
+        _id: childOf(sessionKey, rev), sessionKey, tenantId, sessionId, rev, text, throughAt: last.at, throughTurnId: last.turnId, createdAt: this.options.now(),
       });
     } catch (err) {
       // A concurrent fold created this revision first; it covers these turns or the next append folds them.
       if (isDuplicateKey(err)) return;
       throw err;
     }
-    await this.summaries.deleteMany({ sessionKey, rev: { $lt: rev } });
-    await this.turns.deleteMany({ sessionKey, $or: [{ at: { $lt: last.at } }, { at: last.at, turnId: { $lte: last.turnId } }] });
+    await this.sessions.updateOne({ _id: sessionKey }, { $max: { rev } });
+    // The previous revision keeps its place (a stub without text), so a reader probing on from a
+    // lagging `rev` hint never meets a gap before the latest one.
+    if (previous) await this.summaries.updateOne({ _id: childOf(sessionKey, previous.rev) }, { $set: { text: '' } });
+    // The folded turns go. Their slots stay (tiny, removed with the session) for the same reason, and
+    // `low` moves up to the oldest slot whose turn is still live, so reads skip them.
+    const boundary = { at: last.at, turnId: last.turnId };
+    const live = new Set(loaded.turns.filter((t) => !isSummarised(t, boundary)).map((t) => t.turnId));
+    await Promise.all(loaded.turns.filter((t) => !live.has(t.turnId)).map((t) => this.turns.deleteOne({ _id: childOf(sessionKey, t.turnId) })));
+    const liveSlots = loaded.slots.filter((s) => live.has(s.turnId)).map((s) => s.slot);
+    await this.sessions.updateOne({ _id: sessionKey }, { $max: { low: liveSlots.length ? Math.min(...liveSlots) : loaded.highest + 1, last: loaded.highest } });
   }
 
   async recentContext(tenantId: string, sessionId: string, options: { maxTokens: number }): Promise<RecentContext> {
     requireScope(tenantId, 'sessionId', sessionId);
     requireMaxTokens(options.maxTokens);
     const sessionKey = keyOf(tenantId, sessionId);
-    const all = await this.loadTurns(sessionKey);
-    const summary = await this.latestSummary(sessionKey);
-    const context: RecentContext = { turns: selectRecent(all.filter((t) => !isSummarised(t, summary?.boundary)), options.maxTokens) };
+    const head = await this.head(sessionKey);
+    const [{ turns }, summary] = await Promise.all([this.loadTurns(sessionKey, head), this.latestSummary(sessionKey, head)]);
+    const context: RecentContext = { turns: selectRecent(turns.filter((t) => !isSummarised(t, summary?.boundary)), options.maxTokens) };
     if (summary?.text) context.summary = summary.text;
     return context;
   }
@@ -291,18 +381,48 @@ export class MongoConversationStore implements ConversationStore {
 
   private async dropSessionData(sessionKeys: string[]): Promise<void> {
     await this.turns.deleteMany({ sessionKey: { $in: sessionKeys } });
+    await this.turnLog.deleteMany({ sessionKey: { $in: sessionKeys } });
     await this.summaries.deleteMany({ sessionKey: { $in: sessionKeys } });
   }
 
-  /** The session's stored turns, oldest first (summarised ones not yet deleted included). */
-  private async loadTurns(sessionKey: string): Promise<Turn[]> {
-    // Sorted here rather than by the server, so the order is compareTurns' whatever the server's collation.
-    const docs = await this.turns.find({ sessionKey }).lean<TurnDoc[]>();
-    return docs.map(toTurn).sort(compareTurns);
+  /** The session's hints (zeros for a session never touched: every read then probes from slot 1). */
+  private async head(sessionKey: string): Promise<Head> {
+    const s = await this.sessions.findById(sessionKey, { last: 1, low: 1, rev: 1 }).lean();
+    return { last: s?.last ?? 0, low: s?.low ?? 1, rev: s?.rev ?? 0 };
   }
 
-  private async latestSummary(sessionKey: string): Promise<{ rev: number; text: string; boundary: SummaryBoundary } | undefined> {
-    const s = await this.summaries.findOne({ sessionKey }).sort({ rev: -1 }).lean();
+  /**
+   * The session's stored turns, oldest first (summarised ones not yet deleted included): its turn
+   * log from `low` to `last` and on past `last` until a slot is missing, each turn then by `_id`.
+   */
+  private async loadTurns(sessionKey: string, head: Head): Promise<Loaded> {
+    const slots: { slot: number; turnId: string }[] = [];
+    const known = Array.from({ length: Math.max(0, head.last - head.low + 1) }, (_, i) => head.low + i);
+    const found = await Promise.all(known.map((slot) => this.turnLog.findById(childOf(sessionKey, slot), { turnId: 1 }).lean()));
+    found.forEach((d, i) => d && slots.push({ slot: known[i]!, turnId: d.turnId }));
+    let highest = head.last;
+    for (let slot = Math.max(head.last, head.low - 1) + 1; ; slot++) {
+      const d = await this.turnLog.findById(childOf(sessionKey, slot), { turnId: 1 }).lean();
+      if (!d) break;
+      slots.push({ slot, turnId: d.turnId });
+      highest = slot;
+    }
+    const slotOf = new Map<string, number>();
+    for (const s of slots) if (!slotOf.has(s.turnId)) slotOf.set(s.turnId, s.slot);
+    const docs = await Promise.all([...slotOf.keys()].map((turnId) => this.turns.findById(childOf(sessionKey, turnId)).lean<TurnDoc>()));
+    // Sorted here rather than by the server, so the order is compareTurns' whatever the server's collation.
+    const turns = docs.filter((d): d is TurnDoc => d !== null).map(toTurn).sort(compareTurns);
+    return { turns, slotOf, slots, highest };
+  }
+
+  /** The latest summary revision: from the `rev` hint, probing on past it until one is missing. */
+  private async latestSummary(sessionKey: string, head: Head): Promise<{ rev: number; text: string; boundary: SummaryBoundary } | undefined> {
+    let s = head.rev > 0 ? await this.summaries.findById(childOf(sessionKey, head.rev)).lean() : null;
+    for (let rev = head.rev + 1; ; rev++) {
+      const next = await this.summaries.findById(childOf(sessionKey, rev)).lean();
+      if (!next) break;
+      s = next;
+    }
     return s ? { rev: s.rev, text: s.text, boundary: { at: s.throughAt, turnId: s.throughTurnId } } : undefined;
   }
 }

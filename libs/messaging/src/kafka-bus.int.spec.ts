@@ -45,3 +45,32 @@ runBusConformance('Kafka (kafkajs)', async () => {
     cleanup: () => dropNamespace(namespace),
   };
 });
+
+describe('Kafka transactions per lane', () => {
+  it('a chat transition is not queued behind the batch lane, and each lane commits its own group', async () => {
+    const namespace = `${FILE_NAMESPACE}-lanes.`;
+    const bus = new KafkaMessageBus({ brokers, clientId: 'lanes', namespace });
+    await bus.connect();
+    try {
+      await bus.ensureTopics([{ name: 'in', partitions: 1 }, { name: 'out', partitions: 1 }]);
+      const order: string[] = [];
+      // 2,000 batch transitions: at most 500 go into one transaction, so they take four or more in a row.
+      const batch = Array.from({ length: 2_000 }, (_, i) => bus.publishAndCommit(
+        [{ topic: 'out', key: `b${i}`, value: 'x'.repeat(1_000) }],
+        [{ groupId: 'g-batch', topic: 'in', partition: 0, offset: String(i + 1) }],
+        { lane: 'batch' },
+      ).then(() => void order.push(`b${i}`)));
+      const chat = bus.publishAndCommit([{ topic: 'out', key: 'chat', value: 'c' }], [{ groupId: 'g-chat', topic: 'in', partition: 0, offset: '1' }], { lane: 'interactive' })
+        .then(() => void order.push('chat'));
+      await Promise.all([...batch, chat]);
+      // One queue would have put the chat transition after every batch one queued before it.
+      expect(order.indexOf('chat')).toBeLessThan(order.indexOf('b1999'));
+      expect(order).toHaveLength(2_001);
+      expect(await bus.committedOffsets('g-batch', 'in')).toEqual(new Map([[0, 2_000n]]));
+      expect(await bus.committedOffsets('g-chat', 'in')).toEqual(new Map([[0, 1n]]));
+    } finally {
+      await bus.disconnect();
+      await dropNamespace(namespace);
+    }
+  }, 60_000);
+});

@@ -20,6 +20,13 @@ export interface AgentWorkerOptions {
   partitionsConcurrently?: number;
   /** The lanes' priority gate; default: the one this process shares ({@link sharedLaneGate}). */
   gate?: LaneGate;
+  /** The lanes consumed; default: AGENT_LANES (both unless the process is an interactive- or batch-only replica). */
+  lanes?: readonly Lane[];
+}
+
+/** The lanes this process's agents serve (AGENT_LANES, already validated at boot). */
+export function configuredAgentLanes(): Lane[] {
+  return [...new Set(loadConfig(process.env).AGENT_LANES.split(',') as Lane[])];
 }
 
 /** The consumer group of an agent's lane: the interactive lane keeps the agent's historical group. */
@@ -135,30 +142,31 @@ export async function startAgentWorker(bus: MessageBus, options: AgentWorkerOpti
     }
   })));
 
-  const interactive = await consume(bus, {
-    groupId: agentGroup(options.agent, 'interactive'),
-    partitionsConcurrently: options.partitionsConcurrently ?? 6,
-    logger,
-    handlers: [handler('interactive')],
-  });
-  let batch: Subscription;
+  const subscriptions: Subscription[] = [];
   try {
-    batch = await consume(bus, {
-      groupId: agentGroup(options.agent, 'batch'),
-      // More partitions than batch slots would only wait in the gate.
-      partitionsConcurrently: Math.min(6, gate.stats().batch.limit),
-      lane: 'batch',
-      logger,
-      handlers: [handler('batch')],
-    });
+    for (const lane of options.lanes ?? configuredAgentLanes()) {
+      subscriptions.push(await consume(bus, lane === 'interactive' ? {
+        groupId: agentGroup(options.agent, 'interactive'),
+        partitionsConcurrently: options.partitionsConcurrently ?? 6,
+        logger,
+        handlers: [handler('interactive')],
+      } : {
+        groupId: agentGroup(options.agent, 'batch'),
+        // More partitions than batch slots would only wait in the gate.
+        partitionsConcurrently: Math.min(6, gate.stats().batch.limit),
+        lane: 'batch',
+        logger,
+        handlers: [handler('batch')],
+      }));
+    }
   } catch (err) {
-    await interactive.stop();
+    await Promise.all(subscriptions.map((s) => s.stop()));
     throw err;
   }
   return {
-    ready: Promise.all([interactive.ready, batch.ready]).then(() => undefined),
+    ready: Promise.all(subscriptions.map((s) => s.ready)).then(() => undefined),
     stop: async () => {
-      await Promise.all([interactive.stop(), batch.stop()]);
+      await Promise.all(subscriptions.map((s) => s.stop()));
     },
   };
 }

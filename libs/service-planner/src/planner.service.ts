@@ -160,6 +160,18 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
       revision,
       rejectedReasons: Array.isArray(task.input['rejectedReasons']) ? (task.input['rejectedReasons'] as unknown[]).map(String) : undefined,
     });
+    if (task.context.lane === 'batch') {
+      // Nobody watches a batch answer being written (it is read whole: the result topic, GET, a
+      // resumed stream's answer frame), so it is not streamed: no token messages, no stored tokens,
+      // no broadcast to every gateway — work the shared broker, database and gateways would otherwise
+      // do beside chat's (ADR 0013).
+      const whole = await this.model.complete(this.routed(task, request));
+      return {
+        output: { answer: whole.text, sources: sourcesCited(whole.text, facts), streamedTokens: 0 },
+        model: whole.model,
+        usage: sumUsage([whole]),
+      };
+    }
     // At most one publish in flight; tokens that arrive meanwhile wait and go out together when it
     // returns. The model's stream never waits for the broker, a slow broker gets bigger batches
     // instead of a queue of round trips, and order is kept (one sender, batches in sequence).

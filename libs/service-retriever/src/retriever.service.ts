@@ -3,7 +3,7 @@ import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { ExecuteStepV1 } from '@flotilla/contracts';
 import { MessageBus, Subscription } from '@flotilla/messaging';
-import { BUS, CONFIG, INSTANCE_ID, Readiness, startAgentWorker, StepOutcome } from '@flotilla/platform';
+import { BUS, CONFIG, INSTANCE_ID, Readiness, configuredAgentLanes, startAgentWorker, StepOutcome } from '@flotilla/platform';
 import { OpenAiEmbedder } from '@flotilla/llm';
 import { createKnowledgeBase, KnowledgeBase, sampleKnowledgeBase, ScoredChunk } from '@flotilla/retrieval';
 import { startCacheInvalidation, startIngestion } from './ingestion';
@@ -72,9 +72,10 @@ export class RetrieverService implements OnApplicationBootstrap, BeforeApplicati
     }
     this.subscriptions.push(
       await startAgentWorker(this.bus, { agent: 'retriever', logger: log, execute: (task) => this.execute(task) }),
-      await startIngestion(this.bus, this.kb, { logger: log }),
       await startCacheInvalidation(this.bus, this.kb, this.instanceId, log),
     );
+    // Ingestion is batch work: an interactive-only replica (AGENT_LANES=interactive) leaves it to the batch replicas.
+    if (configuredAgentLanes().includes('batch')) this.subscriptions.push(await startIngestion(this.bus, this.kb, { logger: log }));
     await Promise.all(this.subscriptions.map((s) => s.ready));
     this.ready = true;
   }
