@@ -211,6 +211,15 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(1)
   COORDINATOR_MAX_ACTIVE_BATCH = 500;
 
+  /**
+   * The same bound while chat is being served (a chat input handled in the last second); default:
+   * COORDINATOR_MAX_ACTIVE_BATCH. 0 with AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0 is strict
+   * priority across processes: no batch workflow starts and no batch task runs while chat is around
+   * (README "Lanes and backpressure"; the k8s and compose configuration set both).
+   */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE?: number;
+
   /** The coordinator's Kafka transactional id; a stable one per replica (StatefulSet pod name) fences zombies. */
   @IsOptional() @IsString()
   KAFKA_TRANSACTIONAL_ID?: string;
@@ -302,8 +311,11 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(1) @Max(1000)
   AGENT_BATCH_CONCURRENCY = 4;
 
-  /** The same bound while interactive tasks run, wait, or ran in the last 250 ms (at most AGENT_BATCH_CONCURRENCY). */
-  @Transform(toInt) @IsInt() @Min(1) @Max(1000)
+  /**
+   * The same bound while interactive tasks run, wait, or ran in the last 250 ms (at most
+   * AGENT_BATCH_CONCURRENCY). 0 is strict priority: no batch task starts until chat has been quiet.
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1000)
   AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE = 1;
 
   /**
@@ -410,7 +422,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 const OPTIONAL_KEYS = [
   'KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'MONGO_TLS_CA_FILE', 'MONGO_TLS_CERT_KEY_FILE',
   'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'AUTH_BOOTSTRAP_API_KEY',
-  'STEP_TIMEOUTS_MS', 'KAFKA_TRANSACTIONAL_ID',
+  'STEP_TIMEOUTS_MS', 'KAFKA_TRANSACTIONAL_ID', 'COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE',
   'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME',
 ];
 

@@ -89,6 +89,21 @@ describe('the agent worker on two lanes', () => {
     expect(agentGroup('tool', 'batch')).toBe('flotilla-tool-batch');
   }, 30_000);
 
+  it('a lane-only replica (AGENT_LANES) consumes its lane and leaves the other lane\'s tasks to other replicas', async () => {
+    const gate = new LaneGate({ interactiveConcurrency: 2, batchConcurrency: 2 });
+    subs.push(await startAgentWorker(bus, { agent: 'tool', gate, logger, lanes: ['batch'], execute: async () => ({ output: { ok: true } }) }));
+    const chat = task('interactive');
+    const batch = task('batch');
+    await send('interactive', chat);
+    await send('batch', batch);
+    await waitFor(() => results.some((r) => r.data.taskId === batch.taskId), 5000, 'the batch task answered');
+    expect(results.map((r) => r.data.taskId)).toEqual([batch.taskId]);
+    expect(await bus.committedOffsets(agentGroup('tool', 'interactive'), TASK_TOPICS.tool.interactive.name)).toEqual(new Map());
+    // The interactive replica takes the chat task from where it waits.
+    subs.push(await startAgentWorker(bus, { agent: 'tool', gate, logger, lanes: ['interactive'], execute: async () => ({ output: { ok: true } }) }));
+    await waitFor(() => results.some((r) => r.data.taskId === chat.taskId), 5000, 'the chat task answered by the interactive replica');
+  });
+
   it('still reports a failed step as StepErrored on either lane', async () => {
     const gate = new LaneGate({ interactiveConcurrency: 1, batchConcurrency: 1 });
     subs.push(await startAgentWorker(bus, {

@@ -7,7 +7,7 @@ export interface LaneGateOptions {
   batchConcurrency: number;
   /**
    * Batch tasks in flight at once while interactive work runs, waits, or ran within the last
-   * `interactiveQuietMs` (default: `batchConcurrency`, i.e. no reduction).
+   * `interactiveQuietMs` (default: `batchConcurrency`, i.e. no reduction; 0: none — strict priority).
    */
   batchConcurrencyWhileInteractive?: number;
   /** How long after the last interactive task the lane still counts as busy (default 0). */
@@ -58,7 +58,9 @@ export class LaneGate {
   constructor(options: LaneGateOptions) {
     const bounds = { interactiveConcurrency: options.interactiveConcurrency, batchConcurrency: options.batchConcurrency, batchConcurrencyWhileInteractive: options.batchConcurrencyWhileInteractive ?? options.batchConcurrency };
     for (const [name, n] of Object.entries(bounds)) {
-      if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name} must be an integer >= 1, got ${n}`);
+      // 0 while interactive: strict priority, batch work waits until chat has been quiet for interactiveQuietMs.
+      const min = name === 'batchConcurrencyWhileInteractive' ? 0 : 1;
+      if (!Number.isInteger(n) || n < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${n}`);
     }
     this.limits = { interactive: options.interactiveConcurrency, batch: options.batchConcurrency };
     this.batchWhileInteractive = Math.min(bounds.batchConcurrencyWhileInteractive, options.batchConcurrency);

@@ -135,8 +135,23 @@ describe('LaneGate', () => {
     [b1, second!, b3].forEach((r) => r());
   });
 
-  it('never reduces batch below one slot and never raises it above its bound', () => {
-    expect(() => new LaneGate({ interactiveConcurrency: 1, batchConcurrency: 2, batchConcurrencyWhileInteractive: 0 })).toThrow(RangeError);
+  it('with no batch slot while interactive (strict priority), starts no batch task until chat has been quiet', async () => {
+    const gate = new LaneGate({ interactiveConcurrency: 2, batchConcurrency: 2, batchConcurrencyWhileInteractive: 0, interactiveQuietMs: 40 });
+    const i = (await gate.acquire('interactive'))!;
+    expect(await gate.acquire('batch', 0)).toBeUndefined();
+    let started: Release | undefined;
+    const held = gate.acquire('batch').then((r) => (started = r!));
+    i();
+    await flush();
+    expect(started).toBeUndefined(); // within the quiet window
+    await held; // then it starts on its own
+    expect(gate.stats()).toMatchObject({ interactiveBusy: false, batch: { running: 1 } });
+    started!();
+  });
+
+  it('never raises batch above its bound, nor takes a negative or fractional bound while interactive', () => {
+    expect(() => new LaneGate({ interactiveConcurrency: 1, batchConcurrency: 2, batchConcurrencyWhileInteractive: -1 })).toThrow(RangeError);
+    expect(() => new LaneGate({ interactiveConcurrency: 1, batchConcurrency: 2, batchConcurrencyWhileInteractive: 0.5 })).toThrow(RangeError);
     const gate = new LaneGate({ interactiveConcurrency: 1, batchConcurrency: 2, batchConcurrencyWhileInteractive: 5 });
     expect(gate.stats().batch.limit).toBe(2);
   });

@@ -16,6 +16,8 @@ const log = createLogger({ service: 'coordinator' });
 
 const COORDINATOR_GROUP = ConsumerGroups.coordinator;
 const COORDINATOR_BATCH_GROUP = ConsumerGroups.coordinatorBatch;
+/** How long after its last chat input the coordinator still counts as serving chat (a chat's steps are spread over ~1 s). */
+const INTERACTIVE_QUIET_MS = 1_000;
 
 /**
  * Owns workflows. For each input — a request, a step result, a cancellation, an elapsed timer — it
@@ -35,6 +37,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
   private readonly apiKeys: ApiKeyStore;
   private readonly authenticator: Authenticator;
   private ready = false;
+  /** When this coordinator last handled a chat (interactive-lane) input. */
+  private lastInteractiveAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
@@ -141,12 +145,16 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     if (groupId === COORDINATOR_BATCH_GROUP && this.store.get(workflowId).status === 'none') {
       // Batch admission: past the bound, the intake partition waits (paused, not sleeping) while
       // running batch workflows finish, so a backlog of thousands never floods the agents' lanes.
-      if (this.store.runningCount('batch') >= this.config.COORDINATOR_MAX_ACTIVE_BATCH) throw new DeferDelivery(250);
+      const bound = batchAdmissionBound(this.config, Date.now() - this.lastInteractiveAt);
+      // Held back for chat: look again in a second (each look refetches the partition).
+      if (this.store.runningCount('batch') >= bound.max) throw new DeferDelivery(bound.chatting ? 1_000 : 250);
     }
+    if (groupId === COORDINATOR_GROUP) this.lastInteractiveAt = Date.now();
     await this.handle(workflowId, message.id, raw, groupId, { type: 'StartWorkflow', data: { workflowId, request, pins: this.pins(), now: new Date().toISOString() } });
   }
 
   private async onStepResult(message: StepResultMessage, raw: IncomingMessage, groupId: string): Promise<void> {
+    if (groupId === COORDINATOR_GROUP) this.lastInteractiveAt = Date.now();
     const now = new Date().toISOString();
     const command: WorkflowCommand = message.type === 'StepSucceeded'
       ? { type: 'RecordStepSucceeded', data: { result: message.data, now } }
@@ -228,6 +236,20 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
         return state.status === 'none';
     }
   }
+}
+
+/**
+ * How many batch workflows may run at once now, given how long ago the last chat input was handled:
+ * COORDINATOR_MAX_ACTIVE_BATCH, or while chat is being served (an input in the last second) the
+ * smaller COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE when set.
+ */
+export function batchAdmissionBound(
+  config: Pick<FlotillaConfig, 'COORDINATOR_MAX_ACTIVE_BATCH' | 'COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE'>,
+  sinceChatMs: number,
+): { max: number; chatting: boolean } {
+  const whileInteractive = config.COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE;
+  const chatting = sinceChatMs < INTERACTIVE_QUIET_MS && whileInteractive !== undefined && whileInteractive < config.COORDINATOR_MAX_ACTIVE_BATCH;
+  return { max: chatting ? whileInteractive : config.COORDINATOR_MAX_ACTIVE_BATCH, chatting };
 }
 
 /** The lane a coordinator consumer group serves, and commits its transitions in. */
