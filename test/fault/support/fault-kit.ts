@@ -430,7 +430,17 @@ export async function tally(sut: SystemUnderTest, load: Load, timeoutMs: number,
     const n = accepted.filter((s) => answered.has(s.requestId)).length;
     opts.progress?.(n);
     debug(`answered ${n}/${accepted.length}`);
-    if (n === accepted.length || Date.now() > deadline) break;
+    if (Date.now() > deadline) break;
+    if (n === accepted.length) {
+      // Every answer is out; the log must show every end too. A killed coordinator's open
+      // transaction holds read_committed readers (this one, the projector, the agents) before its
+      // first offset on each partition it wrote until the broker aborts it (transaction timeout,
+      // 30 s): an answer on the results topic can be readable while the events beside it are not yet.
+      const ends = readEventLog(sut, new Set(accepted.map((s) => s.workflowId!)));
+      const open = accepted.filter((s) => !ends.get(s.workflowId!)?.events.some((e) => e.type === 'WorkflowCompleted' || e.type === 'WorkflowFailed')).length;
+      debug(`answered ${n}/${accepted.length}; ${open} without their end in the log yet`);
+      if (open === 0) break;
+    }
     await sleep(3000);
   }
   const ids = new Set(accepted.map((s) => s.workflowId!));
