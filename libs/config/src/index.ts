@@ -215,7 +215,8 @@ export class FlotillaConfig {
    * The same bound while chat is being served (a chat input handled in the last second); default:
    * COORDINATOR_MAX_ACTIVE_BATCH. 0 with AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0 is strict
    * priority across processes: no batch workflow starts and no batch task runs while chat is around
-   * (README "Lanes and backpressure"; the k8s and compose configuration set both).
+   * (README "Lanes and backpressure"; off by default, shown commented in k8s/base/config.env and
+   * docker-compose.yml).
    */
   @IsOptional() @Transform(toInt) @IsInt() @Min(0)
   COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE?: number;
@@ -320,9 +321,8 @@ export class FlotillaConfig {
 
   /**
    * The lanes this process's agents consume: `interactive,batch` (default), `interactive` or `batch`.
-   * Batch-only replicas let an operator give the batch lane its own processes at a lower priority
-   * (k8s: the `-batch` Deployments with a small CPU weight; one host: `nice`), so that batch work only
-   * gets the CPU chat leaves (ADR 0013). Every lane must be served by some process.
+   * Batch-only replicas let an operator give the batch lane processes — and nodes — of its own
+   * (ADR 0013; on one host, a lower `nice` did not help). Every lane must be served by some process.
    */
   @Matches(/^(interactive|batch)(,(interactive|batch))?$/, { message: 'AGENT_LANES must be "interactive,batch", "interactive" or "batch"' })
   AGENT_LANES = 'interactive,batch';

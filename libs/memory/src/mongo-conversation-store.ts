@@ -161,6 +161,8 @@ interface Head {
   last: number;
   low: number;
   rev: number;
+  /** The session's owner, if it has one (read with the hints, for touch()). */
+  userId?: string;
 }
 
 /** A session's live turns as read through its turn log, with the slots they took. */
@@ -212,7 +214,8 @@ export class MongoConversationStore implements ConversationStore {
     const turn = normaliseTurn(input);
     const sessionKey = keyOf(turn.tenantId, turn.sessionId);
     const now = this.options.now();
-    const head = await this.head(sessionKey);
+    // One read of the session document serves the whole append: its hints, and its owner for touch().
+    let head = await this.head(sessionKey);
     const summary = await this.latestSummary(sessionKey, head);
     if (!isSummarised(turn, summary?.boundary)) {
       const doc: TurnDoc = { _id: childOf(sessionKey, turn.turnId), sessionKey, ...turn };
@@ -225,15 +228,15 @@ export class MongoConversationStore implements ConversationStore {
       }
       // A turn stored before is logged already — unless its first append stopped in between: log it then.
       const logged = fresh ? undefined : await this.loadTurns(sessionKey, head);
-      if (!logged?.slotOf.has(turn.turnId)) await this.logTurn(sessionKey, turn.turnId, head, logged?.highest);
+      if (!logged?.slotOf.has(turn.turnId)) head = { ...head, last: await this.logTurn(sessionKey, turn.turnId, head, logged?.highest) };
     }
     // Touched after the turn is stored, so a purge racing this append never leaves turns without a session.
-    await this.touch(sessionKey, turn, now);
-    await this.compress(sessionKey);
+    await this.touch(sessionKey, turn, now, head.userId);
+    await this.compress(sessionKey, head);
   }
 
-  /** Puts a turn id in the next free slot of its session's turn log, and moves the `last` hint there. */
-  private async logTurn(sessionKey: string, turnId: string, head: Head, highest = head.last): Promise<void> {
+  /** Puts a turn id in the next free slot of its session's turn log, moves the `last` hint there, and returns the slot. */
+  private async logTurn(sessionKey: string, turnId: string, head: Head, highest = head.last): Promise<number> {
     for (let slot = Math.max(highest, head.last) + 1; ; slot++) {
       try {
         await this.turnLog.create({ _id: childOf(sessionKey, slot), sessionKey, slot, turnId });
@@ -242,14 +245,13 @@ export class MongoConversationStore implements ConversationStore {
         throw err;
       }
       await this.sessions.updateOne({ _id: sessionKey }, { $max: { last: slot } });
-      return;
+      return slot;
     }
   }
 
-  private async touch(sessionKey: string, turn: Turn, now: Date): Promise<void> {
-    const existing = await this.sessions.findById(sessionKey, { userId: 1 }).lean();
+  private async touch(sessionKey: string, turn: Turn, now: Date, ownerId: string | undefined): Promise<void> {
     // The first user to speak owns the session (an anonymous session is claimed by the first identified turn).
-    const claim = turn.userId !== undefined && !existing?.userId ? { $set: { userId: turn.userId } } : {};
+    const claim = turn.userId !== undefined && !ownerId ? { $set: { userId: turn.userId } } : {};
     const update = () => this.sessions.updateOne(
       { _id: sessionKey },
       { $setOnInsert: { tenantId: turn.tenantId, sessionId: turn.sessionId, createdAt: now }, $max: { lastActiveAt: now }, ...claim },
@@ -264,9 +266,9 @@ export class MongoConversationStore implements ConversationStore {
     }
   }
 
-  private async compress(sessionKey: string): Promise<void> {
+  /** Folds the oldest turns into a new summary revision once the session is past its budget. `head`: the append's (hints; reads probe past them). */
+  private async compress(sessionKey: string, head: Head): Promise<void> {
     // Turns first, then the summary: a fold landing in between only hides turns it has folded.
-    const head = await this.head(sessionKey);
     const loaded = await this.loadTurns(sessionKey, head);
     const previous = await this.latestSummary(sessionKey, head);
     const turns = loaded.turns.filter((t) => !isSummarised(t, previous?.boundary));
@@ -387,8 +389,8 @@ export class MongoConversationStore implements ConversationStore {
 
   /** The session's hints (zeros for a session never touched: every read then probes from slot 1). */
   private async head(sessionKey: string): Promise<Head> {
-    const s = await this.sessions.findById(sessionKey, { last: 1, low: 1, rev: 1 }).lean();
-    return { last: s?.last ?? 0, low: s?.low ?? 1, rev: s?.rev ?? 0 };
+    const s = await this.sessions.findById(sessionKey, { last: 1, low: 1, rev: 1, userId: 1 }).lean();
+    return { last: s?.last ?? 0, low: s?.low ?? 1, rev: s?.rev ?? 0, ...(s?.userId ? { userId: s.userId } : {}) };
   }
 
   /**

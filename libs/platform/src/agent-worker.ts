@@ -25,8 +25,8 @@ export interface AgentWorkerOptions {
 }
 
 /** The lanes this process's agents serve (AGENT_LANES, already validated at boot). */
-export function configuredAgentLanes(): Lane[] {
-  return [...new Set(loadConfig(process.env).AGENT_LANES.split(',') as Lane[])];
+export function configuredAgentLanes(config: Pick<FlotillaConfig, 'AGENT_LANES'> = loadConfig(process.env)): Lane[] {
+  return [...new Set(config.AGENT_LANES.split(',') as Lane[])];
 }
 
 /** The consumer group of an agent's lane: the interactive lane keeps the agent's historical group. */

@@ -75,7 +75,7 @@ export class RetrieverService implements OnApplicationBootstrap, BeforeApplicati
       await startCacheInvalidation(this.bus, this.kb, this.instanceId, log),
     );
     // Ingestion is batch work: an interactive-only replica (AGENT_LANES=interactive) leaves it to the batch replicas.
-    if (configuredAgentLanes().includes('batch')) this.subscriptions.push(await startIngestion(this.bus, this.kb, { logger: log }));
+    if (configuredAgentLanes(this.config).includes('batch')) this.subscriptions.push(await startIngestion(this.bus, this.kb, { logger: log }));
     await Promise.all(this.subscriptions.map((s) => s.ready));
     this.ready = true;
   }
