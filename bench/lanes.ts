@@ -50,10 +50,11 @@ async function lanes(sut: SystemUnderTest): Promise<Lanes> {
 const intakeLag = (l: Lanes): number => (l.batch?.topics ?? []).filter((t) => t.groupId === 'flotilla-coordinator-batch').reduce((n, t) => n + t.lag, 0);
 
 /** `count` chat questions sent open-loop at `rate` per second, each on an idle connection of a pool. */
-async function chatPhase(sut: SystemUnderTest, count: number, rate: number): Promise<{ ms: number[]; errors: string[]; wallMs: number }> {
+async function chatPhase(sut: SystemUnderTest, count: number, rate: number): Promise<{ ms: number[]; timeline: string; errors: string[]; wallMs: number }> {
   const idle: ChatClient[] = [];
   const all: ChatClient[] = [];
   const ms: number[] = [];
+  const bySecond: number[][] = [];
   const errors: string[] = [];
   const started = Date.now();
   const asks: Promise<void>[] = [];
@@ -68,14 +69,19 @@ async function chatPhase(sut: SystemUnderTest, count: number, rate: number): Pro
     }
     const c = client;
     asks.push(c.ask(QUESTION, { timeoutMs: 120_000 }).then((r) => {
-      if (r.answer.type === 'answer') ms.push(r.ms);
+      if (r.answer.type === 'answer') {
+        ms.push(r.ms);
+        (bySecond[Math.floor(i / rate / 5)] ??= []).push(r.ms);
+      }
       else errors.push(String(r.answer['code']));
     }, (err: unknown) => void errors.push((err as Error).message.slice(0, 200))).finally(() => void idle.push(c)));
   }
   await Promise.all(asks);
   const wallMs = Date.now() - started;
   for (const c of all) c.close();
-  return { ms, errors, wallMs };
+  // Where the slow answers were: the slowest answer of each 5 s of the phase (by when it was asked).
+  const timeline = bySecond.map((w) => Math.max(...w)).join(' ');
+  return { ms, timeline, errors, wallMs };
 }
 
 function summary(ms: number[]): { p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number } {
@@ -98,7 +104,7 @@ async function main(): Promise<void> {
     warm.close();
 
     const idle = await chatPhase(sut, questions, rate);
-    const idleFigures = { phase: 'without backlog', mode, priority, batchAgents, questions, ratePerSecond: rate, answered: idle.ms.length, errors: idle.errors.length, ...summary(idle.ms), wallMs: idle.wallMs };
+    const idleFigures = { phase: 'without backlog', mode, priority, batchAgents, questions, ratePerSecond: rate, answered: idle.ms.length, errors: idle.errors.length, ...summary(idle.ms), wallMs: idle.wallMs, slowestPer5s: idle.timeline };
     console.log(JSON.stringify(idleFigures));
 
     const publishMs = await publishBacklog(sut, backlog);
@@ -116,7 +122,7 @@ async function main(): Promise<void> {
     const admitted = intakeLag(before) - intakeLag(after);
     const busyFigures = {
       phase: 'with backlog', mode, priority, batchAgents, questions, ratePerSecond: rate, backlog, backlogPublishMs: publishMs, answered: busy.ms.length, errors: busy.errors.length,
-      ...summary(busy.ms), wallMs: busy.wallMs,
+      ...summary(busy.ms), wallMs: busy.wallMs, slowestPer5s: busy.timeline,
       batchLagBefore: before.batch?.lag, batchLagAfter: after.batch?.lag,
       batchWorkflowsAdmittedPerSecond: Math.round((admitted / seconds) * 10) / 10,
       batchAloneWorkflowsPerSecond,

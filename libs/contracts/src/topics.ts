@@ -56,6 +56,14 @@ export const Topics = {
   workflowCommands: defineTopic({
     name: 'flotilla.workflow-commands.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.CancelWorkflow, Messages.ConfirmStep, Messages.WorkflowTimerElapsed],
   }),
+  /**
+   * The timers of batch workflows (deadline, step timeouts, confirmation expiry), read by the
+   * coordinator's batch consumer group and committed in the batch lane: a backlog's timers never
+   * queue in front of a chat's transitions. Cancellations and confirmations stay on workflowCommands.
+   */
+  batchWorkflowCommands: defineTopic({
+    name: 'flotilla.workflow-commands.batch.v1', partitions: WORKFLOW_PARTITIONS, key: 'workflowId', messages: [Messages.WorkflowTimerElapsed],
+  }),
   /** The append-only workflow event log; only the coordinator writes it. */
   workflowEvents: defineTopic({
     name: 'flotilla.workflow-events.v1',
@@ -107,6 +115,20 @@ export const DELAY_TIERS = [
   { name: 'flotilla.delay.30s.v1', delayMs: 30_000 },
   { name: 'flotilla.delay.5m.v1', delayMs: 300_000 },
 ] as const;
+/**
+ * The batch lane's delay tiers: a message marked `flotilla-lane: batch` (the retries and timers of
+ * batch workflows) waits here, forwarded by a consumer group of its own that commits in the batch
+ * lane — so a backlog's thousands of timers never queue in front of a chat's (ADR 0013).
+ */
+export const BATCH_DELAY_TIERS = [
+  { name: 'flotilla.delay.batch.1s.v1', delayMs: 1_000 },
+  { name: 'flotilla.delay.batch.5s.v1', delayMs: 5_000 },
+  { name: 'flotilla.delay.batch.30s.v1', delayMs: 30_000 },
+  { name: 'flotilla.delay.batch.5m.v1', delayMs: 300_000 },
+] as const;
+export type DelayTier = (typeof DELAY_TIERS)[number] | (typeof BATCH_DELAY_TIERS)[number];
+export const DELAY_TIERS_OF = { interactive: DELAY_TIERS, batch: BATCH_DELAY_TIERS } as const satisfies Record<Lane, readonly DelayTier[]>;
+export const ALL_DELAY_TIERS: readonly DelayTier[] = [...DELAY_TIERS, ...BATCH_DELAY_TIERS];
 export const DELAY_PARTITIONS = WORKFLOW_PARTITIONS;
 
 export type IntakeMessage = TopicMessage<typeof Topics.intake>;
@@ -131,6 +153,7 @@ export const TASK_TOPICS = {
 export const STEP_RESULT_TOPICS = { interactive: Topics.stepResults, batch: Topics.batchStepResults } as const satisfies Record<Lane, unknown>;
 
 export type WorkflowCommandMessage = TopicMessage<typeof Topics.workflowCommands>;
+export type BatchWorkflowCommandMessage = TopicMessage<typeof Topics.batchWorkflowCommands>;
 
 export const ALL_TOPICS = Object.values(Topics);
 

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@flotilla/common';
-import { DELAY_TIERS, DelayHeaders, Topics } from '@flotilla/contracts';
+import { BATCH_DELAY_TIERS, DELAY_TIERS, DelayHeaders, Headers, Topics } from '@flotilla/contracts';
 import { decideDelayed, delayed, startDelayForwarder, tierFor } from './delay';
 import { EmbeddedMessageBus } from './embedded-bus';
 import { connectBus } from './factory';
@@ -44,6 +44,19 @@ describe('delay tiers', () => {
     // Due: to the target with the delay headers removed.
     const due = decideDelayed(incoming('flotilla.delay.1s.v1', headers, T0 + 5_000), T0 + 7_000, KNOWN);
     expect(due).toEqual({ action: 'forward', message: { topic: Topics.toolTasks.name, key: 'wf-1', value: Buffer.from('payload'), headers: { other: 'kept' } } });
+  });
+
+  it('keeps a batch-lane message in the batch tiers, from wrapping through every move down', () => {
+    const m = { topic: Topics.toolTasks.name, key: 'wf-b', value: 'task', headers: { [Headers.lane]: 'batch' } };
+    expect(tierFor(45_000, 'batch').name).toBe('flotilla.delay.batch.30s.v1');
+    const w = delayed(m, T0 + 40_000, T0);
+    expect(w.topic).toBe('flotilla.delay.batch.30s.v1');
+    const moved = decideDelayed(incoming(w.topic, w.headers!, T0), T0 + 30_000, KNOWN);
+    expect(moved).toMatchObject({ action: 'forward', message: { topic: 'flotilla.delay.batch.5s.v1', headers: { [Headers.lane]: 'batch' } } });
+    const due = decideDelayed(incoming('flotilla.delay.batch.5s.v1', w.headers!, T0 + 30_000), T0 + 40_000, KNOWN);
+    expect(due).toMatchObject({ action: 'forward', message: { topic: Topics.toolTasks.name, headers: { [Headers.lane]: 'batch' } } });
+    // A delay topic of either lane is never a target.
+    expect(decideDelayed(incoming(w.topic, { ...w.headers!, [DelayHeaders.target]: BATCH_DELAY_TIERS[0].name }, T0), T0 + 40_000, KNOWN).action).toBe('invalid');
   });
 
   it('calls unreadable delay headers invalid, with the reason', () => {
@@ -96,5 +109,22 @@ describe('the delay forwarder on the embedded log', () => {
     expect(dlq[0]).toContain('must name a Flotilla topic');
     await new Promise((r) => setTimeout(r, 300));
     expect(seen).toHaveLength(3);
+  });
+
+  it('forwards the batch lane\'s tiers in a consumer group of their own', async () => {
+    const seen: string[] = [];
+    subs.push(await bus.subscribe({ groupId: 'reader', topics: [Topics.toolTasks.name], fromBeginning: true, handler: async (m) => void seen.push(m.value!.toString()) }));
+    subs.push(await startDelayForwarder(bus, { topics: [Topics.toolTasks.name], groupId: 'fwd' }));
+    const now = Date.now();
+    const batch = delayed({ topic: Topics.toolTasks.name, key: 'wf-b', value: 'batch', headers: { [Headers.lane]: 'batch' } }, now + 300, now);
+    const chat = delayed({ topic: Topics.toolTasks.name, key: 'wf-c', value: 'chat' }, now + 300, now);
+    expect([batch.topic, chat.topic]).toEqual([BATCH_DELAY_TIERS[0].name, DELAY_TIERS[0].name]);
+    await bus.publish([batch, chat]);
+    await waitFor(() => seen.length >= 2, 10_000, 'both delivered');
+    expect(seen.sort()).toEqual(['batch', 'chat']);
+    const committed = async (groupId: string, topic: string): Promise<bigint> => [...(await bus.committedOffsets(groupId, topic)).values()].reduce((a, b) => a + b, 0n);
+    expect(await committed('fwd', DELAY_TIERS[0].name)).toBe(1n);
+    expect(await committed('fwd-batch', BATCH_DELAY_TIERS[0].name)).toBe(1n);
+    expect(await committed('fwd', BATCH_DELAY_TIERS[0].name)).toBe(0n);
   });
 });

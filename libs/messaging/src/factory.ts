@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { FlotillaConfig } from '@flotilla/config';
-import { ALL_TOPICS, DELAY_PARTITIONS, DELAY_TIERS } from '@flotilla/contracts';
+import { ALL_DELAY_TIERS, ALL_TOPICS, DELAY_PARTITIONS } from '@flotilla/contracts';
 import { EmbeddedMessageBus } from './embedded-bus';
 import { KafkaBusOptions, KafkaMessageBus } from './kafka-bus';
 import { MessageBus } from './port';
@@ -59,6 +59,6 @@ export async function connectBus(bus: MessageBus): Promise<void> {
   await bus.connect();
   await bus.ensureTopics([
     ...ALL_TOPICS.map((t) => ({ name: t.name, partitions: t.partitions, cleanupPolicy: t.cleanupPolicy })),
-    ...DELAY_TIERS.map((t) => ({ name: t.name, partitions: DELAY_PARTITIONS })),
+    ...ALL_DELAY_TIERS.map((t) => ({ name: t.name, partitions: DELAY_PARTITIONS })),
   ]);
 }

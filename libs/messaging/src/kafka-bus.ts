@@ -305,6 +305,7 @@ export class KafkaMessageBus implements MessageBus {
       rebalanceTimeout: 20_000,
       // Long-poll at most 1 s: data still arrives at once, and stop() need not wait out a 5 s fetch.
       maxWaitTimeInMs: 1_000,
+      ...(options.maxBytesPerPartition ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.consumers.add(consumer);

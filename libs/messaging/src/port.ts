@@ -89,6 +89,12 @@ export interface SubscribeOptions {
   /** How many partitions are handled at once; order is kept within a partition. */
   partitionsConcurrently?: number;
   /**
+   * How much one fetch reads per partition (Kafka; the client's default, 1 MiB, when absent). Small
+   * for consumers that defer (DeferDelivery): each look after a pause fetches again from the
+   * deferred message, and all that was read past it is decoded and dropped.
+   */
+  maxBytesPerPartition?: number;
+  /**
    * `true` (the default): the adapter commits a message's offset once its handler resolved.
    * `false`: the adapter never commits; the handler commits with `publishAndCommit`, atomically
    * with what it publishes (exactly-once consume → produce).

@@ -27,6 +27,8 @@ export interface ConsumeOptions {
   fromBeginning?: boolean;
   startAt?: SubscribeOptions['startAt'];
   partitionsConcurrently?: number;
+  /** SubscribeOptions.maxBytesPerPartition: small for consumers that defer. */
+  maxBytesPerPartition?: number;
   /**
    * `false`: handlers commit their input with `bus.publishAndCommit(…, [offsetAfter(groupId, raw)])`
    * (exactly-once consume → produce); dead letters are then committed the same way.
@@ -212,6 +214,7 @@ export async function consume(bus: MessageBus, options: ConsumeOptions): Promise
     fromBeginning: options.fromBeginning ?? true,
     startAt: options.startAt,
     partitionsConcurrently: options.partitionsConcurrently,
+    maxBytesPerPartition: options.maxBytesPerPartition,
     autoCommit,
     lane: options.lane,
     handler: traced,

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { Authenticator, authenticatorFrom, INTAKE_API_KEY_HEADER, verifyIntakePublisher } from '@flotilla/auth';
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
-import { ALL_TOPICS, ConsumerGroups, IntakeMessage, Lane, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
+import { ALL_TOPICS, BatchWorkflowCommandMessage, ConsumerGroups, IntakeMessage, Lane, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
 import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription, withLane } from '@flotilla/messaging';
@@ -69,7 +69,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       handlers: [
         on(Topics.interactiveIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_GROUP)),
         on(Topics.stepResults, (m, raw) => this.onStepResult(m, raw, COORDINATOR_GROUP)),
-        on(Topics.workflowCommands, (m, raw) => this.onCommand(m, raw)),
+        on(Topics.workflowCommands, (m, raw) => this.onCommand(m, raw, COORDINATOR_GROUP)),
       ],
     }));
     // The batch lane in a group of its own — its intake and its step results — so a chat result is
@@ -78,6 +78,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       groupId: COORDINATOR_BATCH_GROUP,
       autoCommit: false,
       partitionsConcurrently: 12,
+      // Intake held back by admission pauses its partition; each look fetches again from there.
+      maxBytesPerPartition: 64 * 1024,
       lane: 'batch',
       logger: log,
       handlers: [
@@ -87,6 +89,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
         }),
         on(Topics.apiIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP)),
         on(Topics.batchStepResults, (m, raw) => this.onStepResult(m, raw, COORDINATOR_BATCH_GROUP)),
+        on(Topics.batchWorkflowCommands, (m, raw) => this.onCommand(m, raw, COORDINATOR_BATCH_GROUP)),
       ],
     }));
     this.subscriptions.push(await startDelayForwarder(this.bus, { topics: ALL_TOPICS.map((t) => t.name), logger: log }));
@@ -162,7 +165,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     await this.handle(message.data.workflowId, message.id, raw, groupId, command);
   }
 
-  private async onCommand(message: WorkflowCommandMessage, raw: IncomingMessage): Promise<void> {
+  private async onCommand(message: WorkflowCommandMessage | BatchWorkflowCommandMessage, raw: IncomingMessage, groupId: string): Promise<void> {
     const now = new Date().toISOString();
     let command: WorkflowCommand;
     switch (message.type) {
@@ -176,7 +179,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
         command = { type: 'TimerElapsed', data: { timer: message.data, now } };
         break;
     }
-    await this.handle(message.data.workflowId, message.id, raw, COORDINATOR_GROUP, command);
+    await this.handle(message.data.workflowId, message.id, raw, groupId, command);
   }
 
   /** Serialises decisions per workflow within this process. */

@@ -1,5 +1,5 @@
 import { agentFor, laneOf, Messages, TASK_TOPICS, Topics } from '@flotilla/contracts';
-import { delayed, OutgoingMessage, outgoing, traceHeaders } from '@flotilla/messaging';
+import { delayed, OutgoingMessage, outgoing, traceHeaders, withLane } from '@flotilla/messaging';
 import { DomainEvent, stepOutputs, toEnvelope, WorkflowState } from '@flotilla/workflow';
 
 /** The wire messages of newly decided events, numbered from the state's version before them. */
@@ -37,10 +37,15 @@ export function taskMessage(state: WorkflowState, stepId: string, now = Date.now
   }, { tenantId: state.tenantId, workflowId: state.workflowId }, `cmd_${step.taskId!}`);
 }
 
+/** Where a workflow's timers go: a batch workflow's to the batch lane's commands topic. */
+function timerTopic(state: WorkflowState): typeof Topics.workflowCommands | typeof Topics.batchWorkflowCommands {
+  return laneOf(state.channel) === 'batch' ? Topics.batchWorkflowCommands : Topics.workflowCommands;
+}
+
 /** The timer that fires when a step attempt's time to report has run out. */
 function stepTimer(state: WorkflowState, stepId: string, dueAt: number): OutgoingMessage {
   const step = state.steps[stepId]!;
-  return outgoing(Topics.workflowCommands, Messages.WorkflowTimerElapsed, state.workflowId, {
+  return outgoing(timerTopic(state), Messages.WorkflowTimerElapsed, state.workflowId, {
     workflowId: state.workflowId, timer: 'step-timeout', stepId, taskId: step.taskId!, dueAt: new Date(dueAt).toISOString(),
   }, { tenantId: state.tenantId, workflowId: state.workflowId }, `timer_${step.taskId!}`);
 }
@@ -52,28 +57,31 @@ function stepTimer(state: WorkflowState, stepId: string, dueAt: number): Outgoin
  */
 export function followUps(events: DomainEvent[], after: WorkflowState, now = Date.now()): OutgoingMessage[] {
   const out: OutgoingMessage[] = [];
+  // A batch workflow's tasks and timers wait in the batch lane's delay tiers (marked before wrapping).
+  const batch = laneOf(after.channel) === 'batch';
+  const later = (message: OutgoingMessage, dueAt: number): OutgoingMessage => delayed(batch ? withLane(message, 'batch') : message, dueAt, now);
   for (const e of events) {
     switch (e.type) {
       case 'StepScheduled': {
         const dispatchAt = e.data.notBefore ? Date.parse(e.data.notBefore) : now;
-        out.push(delayed(taskMessage(after, e.data.stepId, now), dispatchAt, now));
-        if (e.data.timeoutMs) out.push(delayed(stepTimer(after, e.data.stepId, dispatchAt + e.data.timeoutMs), dispatchAt + e.data.timeoutMs, now));
+        out.push(later(taskMessage(after, e.data.stepId, now), dispatchAt));
+        if (e.data.timeoutMs) out.push(later(stepTimer(after, e.data.stepId, dispatchAt + e.data.timeoutMs), dispatchAt + e.data.timeoutMs));
         break;
       }
       case 'WorkflowStarted':
         if (e.data.deadline) {
           const dueAt = Date.parse(e.data.deadline);
-          out.push(delayed(outgoing(Topics.workflowCommands, Messages.WorkflowTimerElapsed, after.workflowId, {
+          out.push(later(outgoing(timerTopic(after), Messages.WorkflowTimerElapsed, after.workflowId, {
             workflowId: after.workflowId, timer: 'deadline', dueAt: e.data.deadline,
-          }, { tenantId: after.tenantId, workflowId: after.workflowId }, `deadline_${after.workflowId}`), dueAt, now));
+          }, { tenantId: after.tenantId, workflowId: after.workflowId }, `deadline_${after.workflowId}`), dueAt));
         }
         break;
       case 'StepAwaitingConfirmation': {
         // No answer by then: the workflow ends as expired (a stale timer, after an answer, decides nothing).
         const dueAt = Date.parse(e.data.expiresAt);
-        out.push(delayed(outgoing(Topics.workflowCommands, Messages.WorkflowTimerElapsed, after.workflowId, {
+        out.push(later(outgoing(timerTopic(after), Messages.WorkflowTimerElapsed, after.workflowId, {
           workflowId: after.workflowId, timer: 'confirmation', stepId: e.data.stepId, dueAt: e.data.expiresAt,
-        }, { tenantId: after.tenantId, workflowId: after.workflowId }, `confirm_${after.workflowId}_${e.data.stepId}`), dueAt, now));
+        }, { tenantId: after.tenantId, workflowId: after.workflowId }, `confirm_${after.workflowId}_${e.data.stepId}`), dueAt));
         break;
       }
       case 'WorkflowCompleted':
