@@ -1,7 +1,7 @@
 import { createLogger, ErrorCode, FlotillaError, Logger } from '@flotilla/common';
 import { ALL_DELAY_TIERS, DELAY_TIERS_OF, DelayHeaders, DelayTier, Lane, LANES } from '@flotilla/contracts';
 import { laneOfMessage } from './lane-turns';
-import { DeferDelivery, IncomingMessage, MessageBus, offsetAfter, OutgoingMessage, Subscription } from './port';
+import { allSubscriptions, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, OutgoingMessage, Subscription } from './port';
 import { deadLetter } from './typed';
 
 /**
@@ -126,10 +126,5 @@ export async function startDelayForwarder(bus: MessageBus, options: DelayForward
     await Promise.allSettled(subscriptions.map((s) => s.stop()));
     throw err;
   }
-  return {
-    ready: Promise.all(subscriptions.map((s) => s.ready)).then(() => undefined),
-    stop: async () => {
-      await Promise.all(subscriptions.map((s) => s.stop()));
-    },
-  };
+  return allSubscriptions(subscriptions);
 }

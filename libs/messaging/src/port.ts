@@ -136,6 +136,16 @@ export interface Subscription {
   readonly ready: Promise<void>;
 }
 
+/** Several subscriptions as one: ready once all are, stopped together. */
+export function allSubscriptions(subscriptions: readonly Subscription[]): Subscription {
+  return {
+    ready: Promise.all(subscriptions.map((s) => s.ready)).then(() => undefined),
+    stop: async () => {
+      await Promise.all(subscriptions.map((s) => s.stop()));
+    },
+  };
+}
+
 export interface MessageBus {
   /** `kafka` or `embedded`; for logs and readiness only — services never branch on it. */
   readonly kind: 'kafka' | 'embedded';

@@ -1,7 +1,7 @@
 import { createLogger, ErrorCode, FlotillaError, Logger } from '@flotilla/common';
 import { FlotillaConfig, loadConfig } from '@flotilla/config';
 import { Agent, ExecuteStepMessage, ExecuteStepV1, Lane, Messages, ModelInfoV1, STEP_RESULT_TOPICS, TASK_TOPICS, TokenUsageV1 } from '@flotilla/contracts';
-import { consume, DeferDelivery, MessageBus, on, outgoing, OutgoingMessage, Subscription, withLane } from '@flotilla/messaging';
+import { allSubscriptions, consume, DeferDelivery, MessageBus, on, outgoing, OutgoingMessage, Subscription, withLane } from '@flotilla/messaging';
 import { injectTraceparent, withSpan } from '@flotilla/telemetry';
 import { LaneGate, LaneGateOptions } from './lane-gate';
 import { stepSpanAttributes } from './tracing';
@@ -163,10 +163,5 @@ export async function startAgentWorker(bus: MessageBus, options: AgentWorkerOpti
     await Promise.all(subscriptions.map((s) => s.stop()));
     throw err;
   }
-  return {
-    ready: Promise.all(subscriptions.map((s) => s.ready)).then(() => undefined),
-    stop: async () => {
-      await Promise.all(subscriptions.map((s) => s.stop()));
-    },
-  };
+  return allSubscriptions(subscriptions);
 }
