@@ -76,6 +76,11 @@ async function withRetries<T>(what: string, fn: () => Promise<T>, timeoutMs = 20
   }
 }
 
+/** `err` marked retriable for withRetries (the cause kept). */
+function retriable(err: unknown): Error {
+  return Object.assign(new Error((err as Error).message, { cause: err }), { retriable: true });
+}
+
 function toHeaders(raw: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!raw) return out;
@@ -237,9 +242,27 @@ export class KafkaMessageBus implements MessageBus {
     return pending;
   }
 
+  /**
+   * Drops a lane's transactional producer: the next transaction connects a new one, whose
+   * initTransactions (same transactional id) fences this one and aborts what it left open.
+   */
+  private async replaceProducer(lane: TransactionLane): Promise<void> {
+    const broken = lane.producer;
+    lane.producer = undefined;
+    await broken?.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
   private async commitTransaction(lane: TransactionLane, batch: PendingTransaction[]): Promise<void> {
     const producer = await this.transactionalProducer(lane);
-    const transaction = await producer.transaction();
+    let transaction: Awaited<ReturnType<Producer['transaction']>>;
+    try {
+      transaction = await producer.transaction();
+    } catch (err) {
+      // The producer cannot begin (its transaction state is stuck, e.g. ABORTING after an abort the
+      // broker never answered): a new producer can.
+      await this.replaceProducer(lane);
+      throw retriable(err);
+    }
     try {
       const messages = batch.flatMap((b) => b.messages);
       if (messages.length > 0) await transaction.sendBatch({ acks: -1, topicMessages: this.topicMessages(messages) });
@@ -264,13 +287,13 @@ export class KafkaMessageBus implements MessageBus {
       }
       await transaction.commit();
     } catch (err) {
-      await transaction.abort().catch(() => undefined);
-      if ((err as { retriable?: unknown }).retriable === true) throw err;
-      // A producer whose transaction failed for good (fenced, timed out) is replaced.
-      const broken = lane.producer;
-      lane.producer = undefined;
-      await broken?.then((p) => p.disconnect()).catch(() => undefined);
-      throw err;
+      const aborted = await transaction.abort().then(() => true, () => false);
+      if (aborted && (err as { retriable?: unknown }).retriable === true) throw err;
+      // A producer whose transaction failed for good (fenced, timed out) is replaced — and so is one
+      // whose abort failed (a broker restart): kafkajs leaves it in ABORTING, refusing every later
+      // transaction. Nothing of this one was committed, so the batch is tried again on the new one.
+      await this.replaceProducer(lane);
+      throw aborted ? err : retriable(err);
     }
   }
 
