@@ -9,11 +9,22 @@ describe('batch admission while chat is served', () => {
   });
 
   it('holds to COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE within a second of a chat input, and no longer', () => {
+    const smaller = { ...config, COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE: 3 };
+    expect(batchAdmissionBound(smaller, 10)).toEqual({ max: 3, chatting: true });
+    expect(batchAdmissionBound(smaller, 999)).toEqual({ max: 3, chatting: true });
+    expect(batchAdmissionBound(smaller, 1_000)).toEqual({ max: 500, chatting: false });
+    expect(batchAdmissionBound(smaller, Number.POSITIVE_INFINITY)).toEqual({ max: 500, chatting: false });
+  });
+
+  it('under strict priority (0) admits within the learned bound in chat\'s gaps: the whole batch lane already waits while chat moves', () => {
     const strict = { ...config, COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE: 0 };
-    expect(batchAdmissionBound(strict, 10)).toEqual({ max: 0, chatting: true });
-    expect(batchAdmissionBound(strict, 999)).toEqual({ max: 0, chatting: true });
-    expect(batchAdmissionBound(strict, 1_000)).toEqual({ max: 500, chatting: false });
-    expect(batchAdmissionBound(strict, Number.POSITIVE_INFINITY)).toEqual({ max: 500, chatting: false });
+    expect(batchAdmissionBound(strict, 10, 14)).toEqual({ max: 14, chatting: false });
+    expect(batchAdmissionBound(strict, Number.POSITIVE_INFINITY, 14)).toEqual({ max: 14, chatting: false });
+  });
+
+  it('never admits past COORDINATOR_MAX_ACTIVE_BATCH, whatever was learned', () => {
+    expect(batchAdmissionBound(config, Infinity, 900)).toEqual({ max: 500, chatting: false });
+    expect(batchAdmissionBound(config, Infinity, 7)).toEqual({ max: 7, chatting: false });
   });
 
   it('never admits more while chatting than without chat', () => {

@@ -9,6 +9,7 @@ import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, s
 import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from '@flotilla/platform';
 import { sideEffectToolNames } from '@flotilla/tools';
 import { confirmToolsPin, decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
+import { BatchLimit } from './batch-limit';
 import { eventMessages, followUps } from './dispatch';
 import { WorkflowStore } from './workflow-store';
 
@@ -18,6 +19,13 @@ const COORDINATOR_GROUP = ConsumerGroups.coordinator;
 const COORDINATOR_BATCH_GROUP = ConsumerGroups.coordinatorBatch;
 /** How long after its last chat input the coordinator still counts as serving chat (a chat's steps are spread over ~1 s). */
 const INTERACTIVE_QUIET_MS = 1_000;
+/**
+ * Strict priority: how long a batch input waits in its handler for chat to go still before its
+ * partition is deferred instead (well inside the consumer's session timeout).
+ */
+const BATCH_HOLD_MS = 3_000;
+/** The adaptive batch bound never goes below this (the lane keeps moving, and keeps learning). */
+const BATCH_LIMIT_MIN = 2;
 
 /**
  * Owns workflows. For each input — a request, a step result, a cancellation, an elapsed timer — it
@@ -39,6 +47,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
   private ready = false;
   /** When this coordinator last handled a chat (interactive-lane) input. */
   private lastInteractiveAt = Number.NEGATIVE_INFINITY;
+  /** How many batch workflows may run at once, learned from their latency (at most COORDINATOR_MAX_ACTIVE_BATCH). */
+  private readonly batchLimit: BatchLimit;
 
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
@@ -47,6 +57,14 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     readiness: Readiness,
   ) {
     this.store = new WorkflowStore(bus, instanceId, workflowSnapshotsFromConfig(config));
+    this.batchLimit = new BatchLimit({ min: BATCH_LIMIT_MIN, max: config.COORDINATOR_MAX_ACTIVE_BATCH });
+    this.store.onFinish((state) => {
+      if (laneOf(state.channel) !== 'batch' || !state.endedAt) return;
+      const startedAt = Date.parse(state.startedAt);
+      const probing = this.batchLimit.probing;
+      this.batchLimit.observe(Date.parse(state.endedAt) - startedAt, this.store.runningCount('batch') + 1, startedAt);
+      if (probing && !this.batchLimit.probing) log.info('batch bound measured again', { baselineMs: this.batchLimit.baselineMs, bound: this.batchLimit.current });
+    });
     this.policy = stepPolicyFrom(config);
     this.apiKeys = createApiKeyStore(config);
     this.authenticator = authenticatorFrom(config, this.apiKeys);
@@ -85,11 +103,21 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       handlers: [
         on(Topics.intake, async (m, raw) => {
           await this.verifyPublisher(m, raw);
+          await this.batchTurn();
           await this.onIntake(m, raw, COORDINATOR_BATCH_GROUP);
         }),
-        on(Topics.apiIntake, (m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP)),
-        on(Topics.batchStepResults, (m, raw) => this.onStepResult(m, raw, COORDINATOR_BATCH_GROUP)),
-        on(Topics.batchWorkflowCommands, (m, raw) => this.onCommand(m, raw, COORDINATOR_BATCH_GROUP)),
+        on(Topics.apiIntake, async (m, raw) => {
+          await this.batchTurn();
+          await this.onIntake(m, raw, COORDINATOR_BATCH_GROUP);
+        }),
+        on(Topics.batchStepResults, async (m, raw) => {
+          await this.batchTurn();
+          await this.onStepResult(m, raw, COORDINATOR_BATCH_GROUP);
+        }),
+        on(Topics.batchWorkflowCommands, async (m, raw) => {
+          await this.batchTurn();
+          await this.onCommand(m, raw, COORDINATOR_BATCH_GROUP);
+        }),
       ],
     }));
     this.subscriptions.push(await startDelayForwarder(this.bus, { topics: ALL_TOPICS.map((t) => t.name), logger: log }));
@@ -142,13 +170,27 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     };
   }
 
+  /**
+   * Strict priority (COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE=0): the whole batch lane — new
+   * workflows, and the step results and timers of running ones — waits while any chat workflow is
+   * moving anywhere (the view folds every replica's log). Holding only admissions left the batch
+   * workflows already running to go on at full speed through every service, Kafka and the database
+   * — for ~20 s after chat began, measured (docs/adr/0013). Held here, no batch transition, event,
+   * task or read-model write is made while chat runs; the batch lane resumes when chat is still.
+   * The wait is bounded; past it the partition is deferred (paused, then looked at again).
+   */
+  private async batchTurn(): Promise<void> {
+    if (this.config.COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE !== 0) return;
+    if (!(await this.store.untilStill('interactive', BATCH_HOLD_MS))) throw new DeferDelivery(250);
+  }
+
   private async onIntake(message: IntakeMessage, raw: IncomingMessage, groupId: string): Promise<void> {
     const request = message.data;
     const workflowId = workflowIdFor(request.tenantId, request.requestId);
     if (groupId === COORDINATOR_BATCH_GROUP && this.store.get(workflowId).status === 'none') {
       // Batch admission: past the bound, the intake partition waits (paused, not sleeping) while
       // running batch workflows finish, so a backlog of thousands never floods the agents' lanes.
-      const bound = batchAdmissionBound(this.config, Date.now() - this.lastInteractiveAt);
+      const bound = batchAdmissionBound(this.config, Date.now() - this.lastInteractiveAt, this.batchLimit.current);
       // Held back for chat: look again in a second (each look refetches the partition).
       if (this.store.runningCount('batch') >= bound.max) throw new DeferDelivery(bound.chatting ? 1_000 : 250);
     }
@@ -243,16 +285,20 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
 
 /**
  * How many batch workflows may run at once now, given how long ago the last chat input was handled:
- * COORDINATOR_MAX_ACTIVE_BATCH, or while chat is being served (an input in the last second) the
- * smaller COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE when set.
+ * the bound learned from batch latency (`learned`, BatchLimit) within COORDINATOR_MAX_ACTIVE_BATCH,
+ * or while chat is being served (an input in the last second) the smaller
+ * COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE when set.
  */
 export function batchAdmissionBound(
   config: Pick<FlotillaConfig, 'COORDINATOR_MAX_ACTIVE_BATCH' | 'COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE'>,
   sinceChatMs: number,
+  learned: number = config.COORDINATOR_MAX_ACTIVE_BATCH,
 ): { max: number; chatting: boolean } {
+  const bound = Math.min(learned, config.COORDINATOR_MAX_ACTIVE_BATCH);
   const whileInteractive = config.COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE;
-  const chatting = sinceChatMs < INTERACTIVE_QUIET_MS && whileInteractive !== undefined && whileInteractive < config.COORDINATOR_MAX_ACTIVE_BATCH;
-  return { max: chatting ? whileInteractive : config.COORDINATOR_MAX_ACTIVE_BATCH, chatting };
+  // 0 is strict priority: the whole batch lane waits while chat moves (batchTurn), and is admitted in its gaps.
+  const chatting = sinceChatMs < INTERACTIVE_QUIET_MS && whileInteractive !== undefined && whileInteractive > 0 && whileInteractive < bound;
+  return { max: chatting ? whileInteractive : bound, chatting };
 }
 
 /** The lane a coordinator consumer group serves, and commits its transitions in. */

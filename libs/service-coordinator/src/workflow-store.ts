@@ -80,6 +80,10 @@ export class WorkflowStore {
   private readonly consumed = new Map<number, bigint>();
   /** Running workflows in the view, per lane: batch admission asks on every intake message, so it must not scan the view. */
   private readonly runningPerLane: Record<Lane, number> = { interactive: 0, batch: 0 };
+  /** Running workflows that are moving — not waiting for a person to confirm a step — per lane. */
+  private readonly movingPerLane: Record<Lane, number> = { interactive: 0, batch: 0 };
+  private readonly stillWaiters = new Set<{ lane: Lane; wake: () => void }>();
+  private readonly finishListeners: ((state: WorkflowState) => void)[] = [];
   private tail?: Subscription;
   private applied = 0;
   private sinceSnapshot = 0;
@@ -197,7 +201,12 @@ export class WorkflowStore {
 
   /** Records the state after this replica appended events for a workflow. */
   set(workflowId: string, state: WorkflowState): void {
-    this.put(workflowId, compact(state));
+    this.put(workflowId, compact(state), state);
+  }
+
+  /** Calls `listener` with the whole final state of each workflow once the view sees it end. */
+  onFinish(listener: (state: WorkflowState) => void): void {
+    this.finishListeners.push(listener);
   }
 
   /** How many workflows of `lane` are running (O(1)). */
@@ -205,12 +214,50 @@ export class WorkflowStore {
     return this.runningPerLane[lane];
   }
 
+  /**
+   * How many workflows of `lane` are running and not waiting for a person (O(1)): across every
+   * replica, since the view folds the whole log. A chat waiting for a confirmation is not chat in flight.
+   */
+  movingCount(lane: Lane): number {
+    return this.movingPerLane[lane];
+  }
+
+  /**
+   * Resolves true as soon as no workflow of `lane` is moving (at once if none is), or false after
+   * `maxMs` if some still are.
+   */
+  untilStill(lane: Lane, maxMs: number): Promise<boolean> {
+    if (this.movingPerLane[lane] === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const waiter = { lane, wake: () => { clearTimeout(timer); resolve(true); } };
+      const timer = setTimeout(() => {
+        this.stillWaiters.delete(waiter);
+        resolve(false);
+      }, maxMs);
+      this.stillWaiters.add(waiter);
+    });
+  }
+
   /** Every change of the view goes through here, so the per-lane counts stay exact. */
-  private put(workflowId: string, state: WorkflowState): void {
+  private put(workflowId: string, state: WorkflowState, full?: WorkflowState): void {
     const before = this.states.get(workflowId);
-    if (before?.status === 'running') this.runningPerLane[laneOf(before.channel)]--;
-    if (state.status === 'running') this.runningPerLane[laneOf(state.channel)]++;
+    if (before?.status === 'running') {
+      this.runningPerLane[laneOf(before.channel)]--;
+      if (moving(before)) this.movingPerLane[laneOf(before.channel)]--;
+    }
+    if (state.status === 'running') {
+      this.runningPerLane[laneOf(state.channel)]++;
+      if (moving(state)) this.movingPerLane[laneOf(state.channel)]++;
+    }
     this.states.set(workflowId, state);
+    if (before?.status === 'running' && state.status !== 'running' && full) {
+      for (const listener of this.finishListeners) listener(full);
+    }
+    for (const w of this.stillWaiters) {
+      if (this.movingPerLane[w.lane] > 0) continue;
+      this.stillWaiters.delete(w);
+      w.wake();
+    }
   }
 
   running(): WorkflowState[] {
@@ -255,13 +302,14 @@ export class WorkflowStore {
       return;
     }
     const event: DomainEvent = toDomainEvent(message);
-    const next = compact(evolve(logged, event));
+    const full = evolve(logged, event);
+    const next = compact(full);
     // A workflow that finishes moves to the end: iteration order is then finishing order for tombstones.
     if (next.status !== 'running' && logged.status === 'running') this.logged.delete(workflowId);
     this.logged.set(workflowId, next);
     // The view never goes back: this replica's own appends may already have taken it further.
     const current = this.states.get(workflowId);
-    if (!current || current.version <= next.version) this.put(workflowId, next);
+    if (!current || current.version <= next.version) this.put(workflowId, next, full);
     this.applied++;
   }
 
@@ -380,6 +428,12 @@ function parseBody(bytes: Buffer): SnapshotBody {
 }
 
 /** A finished workflow keeps only what dedup needs. */
+/** A running workflow none of whose steps waits for a person's confirmation. */
+function moving(state: WorkflowState): boolean {
+  for (const step of Object.values(state.steps)) if (step.status === 'awaiting-confirmation') return false;
+  return true;
+}
+
 function compact(state: WorkflowState): WorkflowState {
   if (state.status === 'running' || state.status === 'none') return state;
   return { ...initialState(), workflowId: state.workflowId, status: state.status, version: state.version, requestId: state.requestId, tenantId: state.tenantId };

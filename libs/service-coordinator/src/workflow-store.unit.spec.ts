@@ -303,4 +303,40 @@ describe('WorkflowStore snapshots over the embedded log', () => {
       await restored.stop();
     }
   });
+  it('tells chat in flight from chat waiting for a person, wakes batch waiters when chat is still, and reports each end once with its whole state', async () => {
+    const store = await rebuilt(f, 'moving', f.options());
+    try {
+      const finished: WorkflowState[] = [];
+      store.onFinish((s) => finished.push(s));
+      expect(store.movingCount('interactive')).toBe(0);
+      await expect(store.untilStill('interactive', 10)).resolves.toBe(true); // nothing moving: at once
+
+      const chatId = workflowIdFor('acme', 'chat-1');
+      const chat: WorkflowState = { ...initialState(), workflowId: chatId, tenantId: 'acme', status: 'running', channel: 'chat', version: 1, startedAt: NOW };
+      store.set(chatId, chat);
+      expect(store.movingCount('interactive')).toBe(1);
+      await expect(store.untilStill('interactive', 30)).resolves.toBe(false); // bounded
+
+      // Waiting for a confirmation is not chat in flight: it may wait for minutes.
+      const asking: WorkflowState = { ...chat, version: 2, steps: { refund: { id: 'refund', kind: 'tool', input: {}, planInput: {}, dependsOn: [], status: 'awaiting-confirmation', attempt: 1 } as WorkflowState['steps'][string] } };
+      store.set(chatId, asking);
+      expect(store.runningCount('interactive')).toBe(1);
+      expect(store.movingCount('interactive')).toBe(0);
+      store.set(chatId, { ...chat, version: 3 });
+      expect(store.movingCount('interactive')).toBe(1);
+
+      const waiting = store.untilStill('interactive', 5_000);
+      const ended: WorkflowState = { ...chat, version: 4, status: 'completed', endedAt: '2026-11-21T10:00:01.500Z', answer: 'on its way' };
+      store.set(chatId, ended);
+      await expect(waiting).resolves.toBe(true);
+      expect(store.movingCount('interactive')).toBe(0);
+      // The listener sees the whole final state (the view keeps only a tombstone), once.
+      expect(finished).toHaveLength(1);
+      expect(finished[0]).toMatchObject({ workflowId: chatId, status: 'completed', startedAt: NOW, endedAt: '2026-11-21T10:00:01.500Z' });
+      store.set(chatId, { ...ended, version: 5 });
+      expect(finished).toHaveLength(1);
+    } finally {
+      await store.stop();
+    }
+  });
 });
