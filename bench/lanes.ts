@@ -4,15 +4,16 @@
  * was published on the public intake topic — one run, side by side.
  *
  *   npm run build && npm run bench:build
- *   node tmp/bench/bench/lanes.js [embedded|distributed] [questions=200] [ratePerSecond=10] [backlog=10000] [priority=default|strict] [batch-agents=shared|niced]
+ *   node tmp/bench/bench/lanes.js [embedded|distributed] [questions=200] [ratePerSecond=10] [backlog=10000] [priority=strict|shared] [batch-agents=shared|niced]
  *
  * Distributed mode needs the infrastructure (`eval "$(bash scripts/infra.sh env)"`); the backlog is
  * then published with kcat straight onto the public intake topic. Embedded mode has no outside
  * producer for its in-process log, so the backlog goes in through REST `POST /v1/workflows` (which
  * publishes the same SubmitRequest onto the gateway's batch intake topic, read by the same
  * coordinator group); gateway backpressure is switched off for the run so that all of it is
- * accepted. Prints one JSON line per phase and a summary. `strict` runs with strict priority across
- * processes (AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0, COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE=0);
+ * accepted. Prints one JSON line per phase and a summary. `strict` (the default configuration) holds
+ * the batch lane while chat moves (docs/adr/0015); `shared` runs the earlier shared priority
+ * (AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=1, COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE=500);
  * `niced` (distributed only) runs each agent's batch lane in a replica of its own under `nice -n 19`
  * (AGENT_LANES). README "Lanes and backpressure".
  */
@@ -94,10 +95,10 @@ async function main(): Promise<void> {
   const questions = Number(process.argv[3] ?? 200);
   const rate = Number(process.argv[4] ?? 10);
   const backlog = Number(process.argv[5] ?? 10_000);
-  const priority = process.argv[6] === 'strict' ? 'strict' : 'default';
+  const priority = process.argv[6] === 'shared' ? 'shared' : 'strict';
   const batchAgents = process.argv[7] === 'niced' ? 'niced' : 'shared';
-  const strict: Record<string, string> = priority === 'strict' ? { AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE: '0', COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE: '0' } : {};
-  const sut = await SystemUnderTest.start(mode, { BACKPRESSURE_BATCH_LAG: '0', BACKPRESSURE_POLL_MS: '200', LOG_LEVEL: 'error', ...strict }, batchAgents === 'niced' ? { batchAgents: { nice: 19 } } : {});
+  const shared: Record<string, string> = priority === 'shared' ? { AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE: '1', COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE: '500' } : {};
+  const sut = await SystemUnderTest.start(mode, { BACKPRESSURE_BATCH_LAG: '0', BACKPRESSURE_POLL_MS: '200', LOG_LEVEL: 'error', ...shared }, batchAgents === 'niced' ? { batchAgents: { nice: 19 } } : {});
   try {
     const warm = await ChatClient.connect(sut.wsUrl);
     for (let i = 0; i < 5; i++) await warm.ask(QUESTION);

@@ -207,19 +207,23 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(0)
   RETRY_BACKOFF_MAX_MS = 30000;
 
-  /** Batch workflows (intake topic, REST) the coordinator runs at once; more wait on the intake topic. */
+  /**
+   * The most batch workflows (intake topic, REST) the coordinator runs at once; more wait on the
+   * intake topic. Within it, the bound is learned from batch latency (docs/adr/0015).
+   */
   @Transform(toInt) @IsInt() @Min(1)
   COORDINATOR_MAX_ACTIVE_BATCH = 500;
 
   /**
-   * The same bound while chat is being served (a chat input handled in the last second); default:
-   * COORDINATOR_MAX_ACTIVE_BATCH. 0 with AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0 is strict
-   * priority across processes: no batch workflow starts and no batch task runs while chat is around
-   * (README "Lanes and backpressure"; off by default, shown commented in k8s/base/config.env and
-   * docker-compose.yml).
+   * Batch workflows while chat is being served. 0 (the default) is strict priority: the coordinator's
+   * whole batch lane — new batch requests, and the step results and timers of running batch
+   * workflows — waits while any chat workflow is in flight, and goes on in chat's gaps (with
+   * AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0, the agents' half). A number below the learned bound
+   * instead caps running batch workflows within a second of a chat input; COORDINATOR_MAX_ACTIVE_BATCH
+   * or more turns the hold off (shared priority). README "Lanes and backpressure", docs/adr/0015.
    */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
-  COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE?: number;
+  @Transform(toInt) @IsInt() @Min(0)
+  COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE = 0;
 
   /** The coordinator's Kafka transactional id; a stable one per replica (StatefulSet pod name) fences zombies. */
   @IsOptional() @IsString()
@@ -314,10 +318,11 @@ export class FlotillaConfig {
 
   /**
    * The same bound while interactive tasks run, wait, or ran in the last 250 ms (at most
-   * AGENT_BATCH_CONCURRENCY). 0 is strict priority: no batch task starts until chat has been quiet.
+   * AGENT_BATCH_CONCURRENCY). 0 (the default) is strict priority: no batch task starts until chat
+   * has been quiet for 250 ms.
    */
   @Transform(toInt) @IsInt() @Min(0) @Max(1000)
-  AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE = 1;
+  AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE = 0;
 
   /**
    * The lanes this process's agents consume: `interactive,batch` (default), `interactive` or `batch`.
@@ -422,7 +427,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 const OPTIONAL_KEYS = [
   'KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'MONGO_TLS_CA_FILE', 'MONGO_TLS_CERT_KEY_FILE',
   'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'AUTH_BOOTSTRAP_API_KEY',
-  'STEP_TIMEOUTS_MS', 'KAFKA_TRANSACTIONAL_ID', 'COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE',
+  'STEP_TIMEOUTS_MS', 'KAFKA_TRANSACTIONAL_ID',
   'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME',
 ];
 

@@ -1,7 +1,8 @@
 import { batchAdmissionBound } from './coordinator.service';
 
 describe('batch admission while chat is served', () => {
-  const config = { COORDINATOR_MAX_ACTIVE_BATCH: 500 };
+  // Shared priority: no smaller bound while chat is served.
+  const config = { COORDINATOR_MAX_ACTIVE_BATCH: 500, COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE: 500 };
 
   it('admits up to COORDINATOR_MAX_ACTIVE_BATCH when no smaller bound is set, chat or not', () => {
     expect(batchAdmissionBound(config, 0)).toEqual({ max: 500, chatting: false });

@@ -286,8 +286,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
 /**
  * How many batch workflows may run at once now, given how long ago the last chat input was handled:
  * the bound learned from batch latency (`learned`, BatchLimit) within COORDINATOR_MAX_ACTIVE_BATCH,
- * or while chat is being served (an input in the last second) the smaller
- * COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE when set.
+ * or while chat is being served (an input in the last second) a smaller nonzero
+ * COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE (0, strict priority, holds the lane in batchTurn instead).
  */
 export function batchAdmissionBound(
   config: Pick<FlotillaConfig, 'COORDINATOR_MAX_ACTIVE_BATCH' | 'COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE'>,
@@ -297,7 +297,7 @@ export function batchAdmissionBound(
   const bound = Math.min(learned, config.COORDINATOR_MAX_ACTIVE_BATCH);
   const whileInteractive = config.COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE;
   // 0 is strict priority: the whole batch lane waits while chat moves (batchTurn), and is admitted in its gaps.
-  const chatting = sinceChatMs < INTERACTIVE_QUIET_MS && whileInteractive !== undefined && whileInteractive > 0 && whileInteractive < bound;
+  const chatting = sinceChatMs < INTERACTIVE_QUIET_MS && whileInteractive > 0 && whileInteractive < bound;
   return { max: chatting ? whileInteractive : bound, chatting };
 }
 
