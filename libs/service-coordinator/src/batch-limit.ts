@@ -43,8 +43,8 @@ export class BatchLimit {
   private readonly probeEveryMs: number;
   private readonly now: () => number;
   private baseline = Number.POSITIVE_INFINITY;
-  /** While probing: since when, the bound to go back to, and the unloaded latencies seen so far. */
-  private probe?: { since: number; resume: number; samples: number[] };
+  /** While probing: since when, the bound to go back to, and the unloaded latencies seen so far (how many, the least). */
+  private probe?: { since: number; resume: number; samples: number; least: number };
   private lastProbeEnd = 0;
 
   constructor(options: BatchLimitOptions) {
@@ -56,7 +56,7 @@ export class BatchLimit {
     this.now = options.now ?? Date.now;
     this.value = clamp(options.initial ?? 16, this.min, this.max);
     // The first thing to learn is how long a batch workflow takes when nothing queues.
-    this.probe = { since: this.now(), resume: this.value, samples: [] };
+    this.startProbe(this.now());
   }
 
   /** The bound now: whole workflows (`min` while probing). */
@@ -90,9 +90,10 @@ export class BatchLimit {
     const now = this.now();
     if (this.probe) {
       if (startedAtMs < this.probe.since) return; // admitted before the probe: may have queued
-      this.probe.samples.push(latency);
-      if (this.probe.samples.length < this.min) return;
-      this.baseline = Math.min(...this.probe.samples);
+      this.probe.samples++;
+      this.probe.least = Math.min(this.probe.least, latency);
+      if (this.probe.samples < this.min) return;
+      this.baseline = this.probe.least;
       this.value = this.probe.resume;
       this.probe = undefined;
       this.lastProbeEnd = now;
@@ -100,7 +101,7 @@ export class BatchLimit {
     }
     this.baseline = Math.min(this.baseline, latency);
     if (now - this.lastProbeEnd >= this.probeEveryMs) {
-      this.probe = { since: now, resume: this.value, samples: [] };
+      this.startProbe(now);
       return;
     }
     const gradient = clamp((this.baseline * this.tolerance) / latency, 0.5, 1);
@@ -108,6 +109,10 @@ export class BatchLimit {
     // Unqueued: room for a little more. Queued: as many as would have run at the tolerated latency.
     const target = gradient >= 1 ? this.value + QUEUE_ALLOWANCE : this.value * gradient;
     this.value = clamp(this.value * (1 - SMOOTHING) + target * SMOOTHING, this.min, this.max);
+  }
+
+  private startProbe(since: number): void {
+    this.probe = { since, resume: this.value, samples: 0, least: Number.POSITIVE_INFINITY };
   }
 }
 

@@ -16,6 +16,12 @@ function drive(limit: BatchLimit, clock: { t: number }, options: { unloadedMs: n
   return limit.current;
 }
 
+/** Ends the first probe with two unloaded workflows of `ms`, admitted after it began. */
+function probed(limit: BatchLimit, at: number, ms = 1_000): void {
+  limit.observe(ms, 2, at);
+  limit.observe(ms, 2, at);
+}
+
 describe('BatchLimit: the batch bound learned from batch latency', () => {
   const clock = { t: 0 };
   const now = (): number => clock.t;
@@ -38,16 +44,14 @@ describe('BatchLimit: the batch bound learned from batch latency', () => {
 
   it('grows while finished workflows take no longer than the tolerance allows, up to max', () => {
     const limit = new BatchLimit({ min: 2, max: 40, initial: 8, now, probeEveryMs: 1e12 });
-    limit.observe(1_000, 2, clock.t);
-    limit.observe(1_000, 2, clock.t);
+    probed(limit, clock.t);
     for (let i = 0; i < 200; i++) limit.observe(1_000, limit.current, clock.t);
     expect(limit.current).toBe(40);
   });
 
   it('shrinks when workflows queue (latency past tolerance × baseline), down to min', () => {
     const limit = new BatchLimit({ min: 2, max: 500, initial: 100, now, probeEveryMs: 1e12 });
-    limit.observe(1_000, 2, clock.t);
-    limit.observe(1_000, 2, clock.t);
+    probed(limit, clock.t);
     expect(limit.current).toBe(100);
     for (let i = 0; i < 200; i++) limit.observe(30_000, limit.current, clock.t);
     expect(limit.current).toBe(2);
@@ -73,8 +77,7 @@ describe('BatchLimit: the batch bound learned from batch latency', () => {
 
   it('does not grow on fast workflows while it was not using its bound (too little demand to learn from)', () => {
     const limit = new BatchLimit({ min: 2, max: 500, initial: 16, now, probeEveryMs: 1e12 });
-    limit.observe(1_000, 2, clock.t);
-    limit.observe(1_000, 2, clock.t);
+    probed(limit, clock.t);
     for (let i = 0; i < 100; i++) limit.observe(1_000, 1, clock.t);
     expect(limit.current).toBe(16);
   });

@@ -106,18 +106,9 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
           await this.batchTurn();
           await this.onIntake(m, raw, COORDINATOR_BATCH_GROUP);
         }),
-        on(Topics.apiIntake, async (m, raw) => {
-          await this.batchTurn();
-          await this.onIntake(m, raw, COORDINATOR_BATCH_GROUP);
-        }),
-        on(Topics.batchStepResults, async (m, raw) => {
-          await this.batchTurn();
-          await this.onStepResult(m, raw, COORDINATOR_BATCH_GROUP);
-        }),
-        on(Topics.batchWorkflowCommands, async (m, raw) => {
-          await this.batchTurn();
-          await this.onCommand(m, raw, COORDINATOR_BATCH_GROUP);
-        }),
+        on(Topics.apiIntake, this.held((m, raw) => this.onIntake(m, raw, COORDINATOR_BATCH_GROUP))),
+        on(Topics.batchStepResults, this.held((m, raw) => this.onStepResult(m, raw, COORDINATOR_BATCH_GROUP))),
+        on(Topics.batchWorkflowCommands, this.held((m, raw) => this.onCommand(m, raw, COORDINATOR_BATCH_GROUP))),
       ],
     }));
     this.subscriptions.push(await startDelayForwarder(this.bus, { topics: ALL_TOPICS.map((t) => t.name), logger: log }));
@@ -182,6 +173,14 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
   private async batchTurn(): Promise<void> {
     if (this.config.COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE !== 0) return;
     if (!(await this.store.untilStill('interactive', BATCH_HOLD_MS))) throw new DeferDelivery(250);
+  }
+
+  /** A batch-group handler that first waits for its turn (batchTurn). */
+  private held<M>(handler: (message: M, raw: IncomingMessage) => Promise<void>): (message: M, raw: IncomingMessage) => Promise<void> {
+    return async (message, raw) => {
+      await this.batchTurn();
+      await handler(message, raw);
+    };
   }
 
   private async onIntake(message: IntakeMessage, raw: IncomingMessage, groupId: string): Promise<void> {

@@ -427,13 +427,13 @@ function parseBody(bytes: Buffer): SnapshotBody {
   return { topic: body.topic, offsets: body.offsets, running: states(body.running, true), tombstones: states(body.tombstones, false) };
 }
 
-/** A finished workflow keeps only what dedup needs. */
 /** A running workflow none of whose steps waits for a person's confirmation. */
 function moving(state: WorkflowState): boolean {
   for (const step of Object.values(state.steps)) if (step.status === 'awaiting-confirmation') return false;
   return true;
 }
 
+/** A finished workflow keeps only what dedup needs. */
 function compact(state: WorkflowState): WorkflowState {
   if (state.status === 'running' || state.status === 'none') return state;
   return { ...initialState(), workflowId: state.workflowId, status: state.status, version: state.version, requestId: state.requestId, tenantId: state.tenantId };
