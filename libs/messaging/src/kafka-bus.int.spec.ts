@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { waitFor } from '@flotilla/common';
 // test/support is the repo's shared test harness, not an Nx project, so it has no package entry point.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { assertReachable, requireInfra } from '../../../test/support/infra';
@@ -66,6 +67,11 @@ describe('Kafka transactions per lane', () => {
       // One queue would have put the chat transition after every batch one queued before it.
       expect(order.indexOf('chat')).toBeLessThan(order.indexOf('b1999'));
       expect(order).toHaveLength(2_001);
+      // Kafka applies a transaction's offsets when its commit markers land, a moment after the commit
+      // returns (kafkajs cannot ask OffsetFetch for stable offsets), so read them until they settle.
+      const settled = async (group: string, want: bigint): Promise<boolean> => (await bus.committedOffsets(group, 'in')).get(0) === want;
+      await waitFor(() => settled('g-batch', 2_000n), 10_000, 'batch offsets applied');
+      await waitFor(() => settled('g-chat', 1n), 10_000, 'chat offsets applied');
       expect(await bus.committedOffsets('g-batch', 'in')).toEqual(new Map([[0, 2_000n]]));
       expect(await bus.committedOffsets('g-chat', 'in')).toEqual(new Map([[0, 1n]]));
     } finally {

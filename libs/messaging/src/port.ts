@@ -162,7 +162,11 @@ export interface MessageBus {
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** The next offset to be written on each partition of a topic (the high-water mark). */
   endOffsets(topic: string): Promise<Map<number, bigint>>;
-  /** A group's committed offset on each partition of a topic; partitions it never committed are absent. */
+  /**
+   * A group's committed offset on each partition of a topic; partitions it never committed are absent.
+   * On Kafka, offsets committed in a transaction show here only once its markers land, a moment after
+   * `publishAndCommit` resolves: poll when the latest value matters.
+   */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
   /** True while connected and able to publish. */
   healthy(): boolean;
