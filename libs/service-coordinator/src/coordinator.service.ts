@@ -10,6 +10,7 @@ import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from
 import { sideEffectToolNames } from '@flotilla/tools';
 import { confirmToolsPin, decide, DEFAULT_STEP_POLICY, fold, policyPins, StepPolicy, WorkflowCommand, workflowIdFor, WorkflowState } from '@flotilla/workflow';
 import { BatchLimit } from './batch-limit';
+import { BatchPacer } from './batch-pacer';
 import { eventMessages, followUps } from './dispatch';
 import { WorkflowStore } from './workflow-store';
 
@@ -49,6 +50,8 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
   private lastInteractiveAt = Number.NEGATIVE_INFINITY;
   /** How many batch workflows may run at once, learned from their latency (at most COORDINATOR_MAX_ACTIVE_BATCH). */
   private readonly batchLimit: BatchLimit;
+  /** Strict priority: how fast batch workflows may start while chat is served, learned from chat latency. */
+  private readonly batchPacer?: BatchPacer;
 
   constructor(
     @Inject(BUS) private readonly bus: MessageBus,
@@ -65,6 +68,20 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       this.batchLimit.observe(Date.parse(state.endedAt) - startedAt, this.store.runningCount('batch') + 1, startedAt);
       if (probing && !this.batchLimit.probing) log.info('batch bound measured again', { baselineMs: this.batchLimit.baselineMs, bound: this.batchLimit.current });
     });
+    if (config.COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE === 0) {
+      const pacer = new BatchPacer({ batchMoving: () => this.store.movingCount('batch') });
+      this.batchPacer = pacer;
+      this.store.onFinish((state) => {
+        if (laneOf(state.channel) !== 'interactive' || !state.endedAt || state.status === 'cancelled') return;
+        // A chat that waited for a person's confirmation says nothing about the pipeline's speed.
+        if (Object.values(state.steps).some((s) => s.confirmation || s.awaiting)) return;
+        const startedAt = Date.parse(state.startedAt);
+        const [probing, rate] = [pacer.probing, pacer.perSecond];
+        pacer.observeChat(Date.parse(state.endedAt) - startedAt, startedAt);
+        if (probing && !pacer.probing) log.info('chat baseline measured for batch pacing', { baselineMs: pacer.baselineMs, batchPerSecond: pacer.perSecond });
+        else if (rate !== pacer.perSecond) log.debug('batch pace while chatting', { batchPerSecond: pacer.perSecond, baselineMs: pacer.baselineMs });
+      });
+    }
     this.policy = stepPolicyFrom(config);
     this.apiKeys = createApiKeyStore(config);
     this.authenticator = authenticatorFrom(config, this.apiKeys);
@@ -175,6 +192,11 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
     if (!(await this.store.untilStill('interactive', BATCH_HOLD_MS))) throw new DeferDelivery(250);
   }
 
+  private chatSeen(): void {
+    this.lastInteractiveAt = Date.now();
+    this.batchPacer?.chatSeen();
+  }
+
   /** A batch-group handler that first waits for its turn (batchTurn). */
   private held<M>(handler: (message: M, raw: IncomingMessage) => Promise<void>): (message: M, raw: IncomingMessage) => Promise<void> {
     return async (message, raw) => {
@@ -192,13 +214,17 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       const bound = batchAdmissionBound(this.config, Date.now() - this.lastInteractiveAt, this.batchLimit.current);
       // Held back for chat: look again in a second (each look refetches the partition).
       if (this.store.runningCount('batch') >= bound.max) throw new DeferDelivery(bound.chatting ? 1_000 : 250);
+      // Strict priority, while chat is served: at the rate chat's latency tolerates (BatchPacer).
+      const pace = this.batchPacer?.pace();
+      if (pace && !pace.admit) throw new DeferDelivery(pace.retryInMs);
+      this.batchPacer?.admitted();
     }
-    if (groupId === COORDINATOR_GROUP) this.lastInteractiveAt = Date.now();
+    if (groupId === COORDINATOR_GROUP) this.chatSeen();
     await this.handle(workflowId, message.id, raw, groupId, { type: 'StartWorkflow', data: { workflowId, request, pins: this.pins(), now: new Date().toISOString() } });
   }
 
   private async onStepResult(message: StepResultMessage, raw: IncomingMessage, groupId: string): Promise<void> {
-    if (groupId === COORDINATOR_GROUP) this.lastInteractiveAt = Date.now();
+    if (groupId === COORDINATOR_GROUP) this.chatSeen();
     const now = new Date().toISOString();
     const command: WorkflowCommand = message.type === 'StepSucceeded'
       ? { type: 'RecordStepSucceeded', data: { result: message.data, now } }
