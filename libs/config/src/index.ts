@@ -218,7 +218,8 @@ export class FlotillaConfig {
    * Batch workflows while chat is being served. 0 (the default) is strict priority: the coordinator's
    * whole batch lane — new batch requests, and the step results and timers of running batch
    * workflows — waits while any chat workflow is in flight, and goes on in chat's gaps (with
-   * AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0, the agents' half). A number below the learned bound
+   * AGENT_BATCH_CONCURRENCY_WHILE_INTERACTIVE=0, the agents' half); while chat is served, new batch
+   * workflows start at a rate learned from chat's latency (docs/adr/0016). A number below the learned bound
    * instead caps running batch workflows within a second of a chat input; COORDINATOR_MAX_ACTIVE_BATCH
    * or more turns the hold off (shared priority). README "Lanes and backpressure", docs/adr/0015.
    */

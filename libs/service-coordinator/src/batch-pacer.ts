@@ -15,9 +15,9 @@
  *   beside it. The first chat after a quiet spell starts a probe, and so does every `probeEveryMs`
  *   of chat, so the baseline follows the chat mix and the model.
  * - **Control** (AIMD, as TCP): every `window` chat workflows, if their median latency is more than
- *   `tolerance` × the baseline, the rate halves (never below `minPerSecond`: a backlog still moves,
- *   slowly, under non-stop chat); otherwise, if batch work used at least half the rate (the rate was
- *   what held it back), it grows by a quarter.
+ *   `tolerance` × the baseline, or the slowest of them more than 3 × it, the rate halves (never
+ *   below `minPerSecond`: a backlog still moves, slowly, under non-stop chat); otherwise, if batch
+ *   work used at least half the rate (the rate was what held it back), it grows by a tenth.
  *
  * Outside chat (no chat for `quietMs`) there is no pacing: the batch lane runs at its learned bound.
  */
@@ -46,9 +46,15 @@ export interface BatchPacerOptions {
   now?: () => number;
 }
 
-/** How much a good window raises the rate, and a bad one keeps of it. */
-const INCREASE = 1.25;
+/**
+ * How much a good window raises the rate, and a bad one keeps of it. AIMD settles where the share
+ * of windows judged harmful is ln(INCREASE) / (ln(INCREASE) − ln(DECREASE)) — 12 % here — so a
+ * small increase keeps the rate below the point where chat's tail starts to grow.
+ */
+const INCREASE = 1.1;
 const DECREASE = 0.5;
+/** A window with one chat slower than this multiple of the baseline was harmed (chat's tail, not only its middle). */
+const TAIL_LIMIT = 3;
 
 export type PaceDecision = { admit: true } | { admit: false; retryInMs: number };
 
@@ -150,11 +156,12 @@ export class BatchPacer {
     this.window.push(latencyMs);
     if (this.window.length < this.o.window) return;
     const typical = median(this.window);
+    const slowest = Math.max(...this.window);
     const seconds = Math.max(0.001, (now - this.windowSince) / 1_000);
     const usedRate = this.admittedInWindow / seconds;
     // With no baseline yet there is nothing to judge by: the rate stays until a probe measures one.
     if (Number.isFinite(this.baseline)) {
-      if (typical > this.baseline * this.o.tolerance) this.rate = Math.max(this.o.minPerSecond, this.rate * DECREASE);
+      if (typical > this.baseline * this.o.tolerance || slowest > this.baseline * TAIL_LIMIT) this.rate = Math.max(this.o.minPerSecond, this.rate * DECREASE);
       else if (usedRate >= this.rate / 2) this.rate = Math.min(this.o.maxPerSecond, this.rate * INCREASE);
     }
     this.resetWindow(now);

@@ -87,6 +87,18 @@ describe('BatchPacer: the batch rate while chat is served, learned from chat lat
     expect(p.perSecond).toBeGreaterThan(before);
   });
 
+  it("halves the rate when one chat of a window is over 3 × the baseline, even with the window's median unharmed", () => {
+    const p = pacer({ initialPerSecond: 4, probeEveryMs: 10 * 60_000 });
+    chat(p, 5, 200); // the probe
+    expect(p.baselineMs).toBe(200);
+    chat(p, 7, 200);
+    chat(p, 1, 650); // the 8th of the window: its tail
+    expect(p.perSecond).toBe(2);
+    chat(p, 7, 200);
+    chat(p, 1, 590); // under 3 × 200: unharmed, and the rate was used
+    expect(p.perSecond).toBeCloseTo(2.2);
+  });
+
   it('grows the rate only when batch work used it (an empty backlog says nothing about a larger rate)', () => {
     const p = pacer({ initialPerSecond: 1, probeEveryMs: 10 * 60_000 });
     chat(p, 6, 200);

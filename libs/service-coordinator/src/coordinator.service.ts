@@ -213,8 +213,10 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       // running batch workflows finish, so a backlog of thousands never floods the agents' lanes.
       const bound = batchAdmissionBound(this.config, Date.now() - this.lastInteractiveAt, this.batchLimit.current);
       // Held back for chat: look again in a second (each look refetches the partition).
-      if (this.store.runningCount('batch') >= bound.max) throw new DeferDelivery(bound.chatting ? 1_000 : 250);
-      // Strict priority, while chat is served: at the rate chat's latency tolerates (BatchPacer).
+      // Strict priority, while chat is served: at most BATCH_LIMIT_MIN at once (what a chat arriving
+      // can meet in flight), started at the rate chat's latency tolerates (BatchPacer).
+      const max = this.batchPacer?.chatting ? Math.min(bound.max, BATCH_LIMIT_MIN) : bound.max;
+      if (this.store.runningCount('batch') >= max) throw new DeferDelivery(bound.chatting ? 1_000 : 250);
       const pace = this.batchPacer?.pace();
       if (pace && !pace.admit) throw new DeferDelivery(pace.retryInMs);
       this.batchPacer?.admitted();
