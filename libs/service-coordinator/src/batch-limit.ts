@@ -116,6 +116,7 @@ export class BatchLimit {
   }
 }
 
-function clamp(n: number, lo: number, hi: number): number {
+/** `n` within [lo, hi]. */
+export function clamp(n: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, n));
 }

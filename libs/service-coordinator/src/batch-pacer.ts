@@ -1,3 +1,5 @@
+import { clamp } from './batch-limit';
+
 /**
  * How fast new batch workflows may start while chat is being served, learned from chat's own
  * latency (docs/adr/0016): the batch lane as a scavenger, in the manner of LEDBAT (RFC 6817), which
@@ -199,8 +201,4 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function clamp(n: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, n));
 }
