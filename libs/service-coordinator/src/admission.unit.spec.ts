@@ -1,4 +1,5 @@
-import { batchAdmissionBound } from './coordinator.service';
+import { initialState, StepState, WorkflowState } from '@flotilla/workflow';
+import { batchAdmissionBound, paceSample } from './coordinator.service';
 
 describe('batch admission while chat is served', () => {
   // Shared priority: no smaller bound while chat is served.
@@ -30,5 +31,28 @@ describe('batch admission while chat is served', () => {
 
   it('never admits more while chatting than without chat', () => {
     expect(batchAdmissionBound({ ...config, COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE: 900 }, 0)).toEqual({ max: 500, chatting: false });
+  });
+});
+
+describe('which finished chats are BatchPacer samples', () => {
+  const step = (over: Partial<StepState> = {}): StepState => ({ id: 'plan', kind: 'plan', input: {}, dependsOn: [], status: 'completed', attempt: 1, ...over });
+  const remote = { provider: 'openai' as const, model: 'gpt-4o-mini', label: 'remote' };
+  const local = { provider: 'local' as const, model: 'flotilla-local-v1', label: 'local' };
+  const chat = (over: Partial<WorkflowState> = {}, routes: Record<string, string[]> = { simple: ['gpt'], complex: ['gpt', 'local'] }): WorkflowState => ({
+    ...initialState(), status: 'completed', channel: 'chat', pins: { modelRoutes: JSON.stringify(routes) }, steps: { plan: step({ model: remote }) }, ...over,
+  });
+
+  it('counts a chat that ran straight through on its first-choice models', () => {
+    expect(paceSample(chat())).toBe(true);
+    // The built-in model as the routes' first choice is no fallback.
+    expect(paceSample(chat({ steps: { plan: step({ model: local }) } }, { simple: ['local'], complex: ['local'] }))).toBe(true);
+  });
+
+  it('leaves out chats whose time was not the pipeline: cancelled, confirmed by a person, retried, or answered by the fallback model', () => {
+    expect(paceSample(chat({ status: 'cancelled' }))).toBe(false);
+    expect(paceSample(chat({ steps: { plan: step({ model: remote }), refund: step({ id: 'refund', kind: 'tool', confirmation: { confirmedBy: 'u', confirmedAt: 'x' } as StepState['confirmation'] }) } }))).toBe(false);
+    expect(paceSample(chat({ steps: { plan: step({ model: remote, attempt: 2 }) } }))).toBe(false);
+    expect(paceSample(chat({ steps: { plan: step({ model: local }) } }))).toBe(false);
+    expect(paceSample(chat({ model: local }))).toBe(false);
   });
 });

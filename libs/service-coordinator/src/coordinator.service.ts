@@ -3,7 +3,7 @@ import { Authenticator, authenticatorFrom, INTAKE_API_KEY_HEADER, verifyIntakePu
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { ALL_TOPICS, BatchWorkflowCommandMessage, ConsumerGroups, IntakeMessage, Lane, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
-import { PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
+import { LOCAL_MODEL_NAME, PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription, withLane } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from '@flotilla/platform';
@@ -72,9 +72,7 @@ export class CoordinatorService implements OnApplicationBootstrap, BeforeApplica
       const pacer = new BatchPacer({ batchMoving: () => this.store.movingCount('batch') });
       this.batchPacer = pacer;
       this.store.onFinish((state) => {
-        if (laneOf(state.channel) !== 'interactive' || !state.endedAt || state.status === 'cancelled') return;
-        // A chat that waited for a person's confirmation says nothing about the pipeline's speed.
-        if (Object.values(state.steps).some((s) => s.confirmation || s.awaiting)) return;
+        if (laneOf(state.channel) !== 'interactive' || !state.endedAt || !paceSample(state)) return;
         const startedAt = Date.parse(state.startedAt);
         const [probing, rate] = [pacer.probing, pacer.perSecond];
         pacer.observeChat(Date.parse(state.endedAt) - startedAt, startedAt);
@@ -326,6 +324,29 @@ export function batchAdmissionBound(
   // 0 is strict priority: the whole batch lane waits while chat moves (batchTurn), and is admitted in its gaps.
   const chatting = sinceChatMs < INTERACTIVE_QUIET_MS && whileInteractive > 0 && whileInteractive < bound;
   return { max: chatting ? whileInteractive : bound, chatting };
+}
+
+/**
+ * Whether a finished chat workflow's latency says how loaded the pipeline was (a BatchPacer sample).
+ * Not when it was cancelled, waited for a person's confirmation, retried a step (backoff and a
+ * failed attempt's time), or was answered by the local fallback model where the routes name a remote
+ * one first (the provider failed or was too slow: its latency is the provider's, not batch work's —
+ * counting it would throttle the batch lane through every provider outage, and starve the breaker of
+ * the calls that open it).
+ */
+export function paceSample(state: WorkflowState): boolean {
+  if (state.status === 'cancelled') return false;
+  const steps = Object.values(state.steps);
+  if (steps.some((s) => s.confirmation || s.awaiting || s.attempt > 1)) return false;
+  let routes: Record<string, string[]> = {};
+  try {
+    routes = JSON.parse(state.pins['modelRoutes'] ?? '{}') as Record<string, string[]>;
+  } catch {
+    routes = {};
+  }
+  const localFirst = Object.values(routes).some((chain) => Array.isArray(chain) && chain[0] === LOCAL_MODEL_NAME);
+  const fellBack = !localFirst && Object.keys(routes).length > 0 && [state.model, ...steps.map((s) => s.model)].some((m) => m?.provider === 'local');
+  return !fellBack;
 }
 
 /** The lane a coordinator consumer group serves, and commits its transitions in. */
