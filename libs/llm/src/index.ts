@@ -11,7 +11,7 @@ export { createLanguageModel } from './factory';
 export type { LanguageModelConfig, LanguageModelOptions } from './factory';
 export { ModelRouter, DEFAULT_ATTEMPT_TIMEOUTS } from './router';
 export type { AttemptTimeouts, BreakerState, ModelRouterOptions, ModelStatus, RoutedModel } from './router';
-export { LOCAL_MODEL_NAME, parseModels, parseRoutes, resolveRouting } from './model-config';
+export { decodeRoutesPin, LOCAL_MODEL_NAME, parseModels, parseRoutes, resolveRouting } from './model-config';
 export type { ModelRoutes, ModelSpec, RoutingConfig } from './model-config';
 export { RateBudget, estimateTokens, DEFAULT_COMPLETION_ESTIMATE } from './rate-budget';
 export type { BudgetGrant, BudgetRequest, RateBudgetOptions, RateLimits, Reservation } from './rate-budget';

@@ -19,6 +19,19 @@ export interface ModelSpec {
 /** Each tier's fallback chain of model names, first choice first. */
 export type ModelRoutes = Record<ModelTier, string[]>;
 
+/**
+ * A workflow's `modelRoutes` pin (the routes it started with, written by the coordinator) read
+ * back: undefined when absent (workflows started before pins existed) or unreadable.
+ */
+export function decodeRoutesPin(raw: string | undefined): Partial<ModelRoutes> | undefined {
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as Partial<ModelRoutes>;
+  } catch {
+    return undefined;
+  }
+}
+
 export type RoutingConfig = Pick<FlotillaConfig, 'OPENAI_API_KEY' | 'OPENAI_MODEL'> & Partial<Pick<FlotillaConfig, 'LLM_MODELS' | 'LLM_ROUTES'>>;
 
 const MODEL_FIELDS = ['name', 'rpm', 'tpm', 'inputPer1M', 'outputPer1M'];

@@ -1,5 +1,5 @@
 import { ErrorCode, FlotillaError } from '@flotilla/common';
-import { parseModels, parseRoutes, resolveRouting } from './model-config';
+import { decodeRoutesPin, parseModels, parseRoutes, resolveRouting } from './model-config';
 
 function configError(fn: () => unknown): FlotillaError {
   try {
@@ -90,5 +90,14 @@ describe('resolveRouting', () => {
   it('refuses routes to remote models without an API key', () => {
     expect(configError(() => resolveRouting({ OPENAI_MODEL: 'x', LLM_MODELS: MODELS, LLM_ROUTES: '{"complex":["gpt-4o","local"]}' })).message)
       .toContain('uses "gpt-4o" but OPENAI_API_KEY is not set');
+  });
+});
+
+describe('decodeRoutesPin', () => {
+  it('reads back the routes a workflow was pinned to, and nothing from an absent or unreadable pin', () => {
+    expect(decodeRoutesPin(JSON.stringify({ simple: ['local'], complex: ['gpt', 'local'] }))).toEqual({ simple: ['local'], complex: ['gpt', 'local'] });
+    expect(decodeRoutesPin(undefined)).toBeUndefined();
+    expect(decodeRoutesPin('')).toBeUndefined();
+    expect(decodeRoutesPin('{not json')).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@ import { Authenticator, authenticatorFrom, INTAKE_API_KEY_HEADER, verifyIntakePu
 import { createLogger, ErrorCode, FlotillaError } from '@flotilla/common';
 import { FlotillaConfig } from '@flotilla/config';
 import { ALL_TOPICS, BatchWorkflowCommandMessage, ConsumerGroups, IntakeMessage, Lane, laneOf, StepKind, StepResultMessage, Topics, WorkflowCommandMessage } from '@flotilla/contracts';
-import { LOCAL_MODEL_NAME, PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
+import { decodeRoutesPin, LOCAL_MODEL_NAME, PROMPT_VERSION, resolveRouting } from '@flotilla/llm';
 import { ApiKeyStore, createApiKeyStore } from '@flotilla/memory';
 import { consume, DeferDelivery, IncomingMessage, MessageBus, offsetAfter, on, startDelayForwarder, Subscription, withLane } from '@flotilla/messaging';
 import { BUS, CONFIG, INSTANCE_ID, Readiness, workflowSnapshotsFromConfig } from '@flotilla/platform';
@@ -338,12 +338,7 @@ export function paceSample(state: WorkflowState): boolean {
   if (state.status === 'cancelled') return false;
   const steps = Object.values(state.steps);
   if (steps.some((s) => s.confirmation || s.awaiting || s.attempt > 1)) return false;
-  let routes: Record<string, string[]> = {};
-  try {
-    routes = JSON.parse(state.pins['modelRoutes'] ?? '{}') as Record<string, string[]>;
-  } catch {
-    routes = {};
-  }
+  const routes = decodeRoutesPin(state.pins['modelRoutes']) ?? {};
   const localFirst = Object.values(routes).some((chain) => Array.isArray(chain) && chain[0] === LOCAL_MODEL_NAME);
   const fellBack = !localFirst && Object.keys(routes).length > 0 && [state.model, ...steps.map((s) => s.model)].some((m) => m?.provider === 'local');
   return !fellBack;

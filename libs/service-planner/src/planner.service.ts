@@ -4,7 +4,7 @@ import { FlotillaConfig } from '@flotilla/config';
 import { ExecuteStepV1, Messages, SourceV1, Topics } from '@flotilla/contracts';
 import { guardUntrustedText } from '@flotilla/guardrails';
 import {
-  CompletionRequest, composeRequest, ConversationMemory, createLanguageModel, ModelRouter, parsePlanArguments, PlanTool, planRequest,
+  CompletionRequest, composeRequest, ConversationMemory, createLanguageModel, decodeRoutesPin, ModelRouter, parsePlanArguments, PlanTool, planRequest,
   PROMPT_VERSION, SUBMIT_PLAN_TOOL, sumUsage,
 } from '@flotilla/llm';
 import { ConversationStore, createConversationStore, createCounterStore, ManagedCounterStore } from '@flotilla/memory';
@@ -218,13 +218,9 @@ export class PlannerService implements OnApplicationBootstrap, BeforeApplication
 /** The model chains pinned at workflow start (absent for workflows started before pins existed). */
 function pinnedRoutes(task: ExecuteStepV1): CompletionRequest['routes'] {
   const raw = task.context.pins['modelRoutes'];
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(raw) as CompletionRequest['routes'];
-  } catch {
-    log.warn('unreadable modelRoutes pin ignored', { workflowId: task.workflowId });
-    return undefined;
-  }
+  const routes = decodeRoutesPin(raw);
+  if (raw && !routes) log.warn('unreadable modelRoutes pin ignored', { workflowId: task.workflowId });
+  return routes;
 }
 
 /** Retrieved passages are untrusted text: neutralise any instructions hidden in them. */
