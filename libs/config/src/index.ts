@@ -226,6 +226,14 @@ export class FlotillaConfig {
   @Transform(toInt) @IsInt() @Min(0)
   COORDINATOR_MAX_ACTIVE_BATCH_WHILE_INTERACTIVE = 0;
 
+  /**
+   * Remember which broker coordinates each group and transaction until a request to it fails,
+   * instead of asking the broker before every coordinator request (kafkajs's behaviour: four extra
+   * round trips per transaction). docs/adr/0017. `false` runs kafkajs as shipped.
+   */
+  @Transform(toBool) @IsBoolean()
+  KAFKA_CACHE_COORDINATORS = true;
+
   /** The coordinator's Kafka transactional id; a stable one per replica (StatefulSet pod name) fences zombies. */
   @IsOptional() @IsString()
   KAFKA_TRANSACTIONAL_ID?: string;

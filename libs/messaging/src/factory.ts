@@ -45,6 +45,7 @@ export function kafkaBusOptions(config: FlotillaConfig, clientId = config.KAFKA_
     transactionalId: config.KAFKA_TRANSACTIONAL_ID,
     ssl: kafkaSslOptions(config, readFile),
     sasl: kafkaSaslOptions(config),
+    cacheCoordinators: config.KAFKA_CACHE_COORDINATORS,
   };
 }
 

@@ -7,3 +7,4 @@ export { partitionFor } from './partitioner';
 export * from './delay';
 export * from './claim-check-bus';
 export * from './lane-turns';
+export { coordinatorLookups } from './coordinator-cache';

@@ -4,6 +4,7 @@ import { waitFor } from '@flotilla/common';
 // test/support is the repo's shared test harness, not an Nx project, so it has no package entry point.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { assertReachable, requireInfra } from '../../../test/support/infra';
+import { coordinatorLookups } from './coordinator-cache';
 import { KafkaMessageBus } from './kafka-bus';
 import { runBusConformance } from './testing/bus-conformance';
 
@@ -74,6 +75,31 @@ describe('Kafka transactions per lane', () => {
       await waitFor(() => settled('g-chat', 1n), 10_000, 'chat offsets applied');
       expect(await bus.committedOffsets('g-batch', 'in')).toEqual(new Map([[0, 2_000n]]));
       expect(await bus.committedOffsets('g-chat', 'in')).toEqual(new Map([[0, 1n]]));
+    } finally {
+      await bus.disconnect();
+      await dropNamespace(namespace);
+    }
+  }, 60_000);
+});
+
+describe('coordinator lookups (coordinator-cache.ts)', () => {
+  it('back-to-back transactions do not ask the broker for their coordinators each time, and still commit', async () => {
+    const namespace = `${FILE_NAMESPACE}-coord.`;
+    const bus = new KafkaMessageBus({ brokers, clientId: 'coord', namespace });
+    await bus.connect();
+    try {
+      await bus.ensureTopics([{ name: 'in', partitions: 2 }, { name: 'out', partitions: 2 }]);
+      await bus.publishAndCommit([{ topic: 'out', key: 'warm', value: 'x' }], [{ groupId: 'g', topic: 'in', partition: 0, offset: '1' }]);
+      const asked = coordinatorLookups.asked;
+      const remembered = coordinatorLookups.remembered;
+      for (let i = 0; i < 30; i++) {
+        await bus.publishAndCommit([{ topic: 'out', key: `k${i}`, value: 'x' }], [{ groupId: 'g', topic: 'in', partition: i % 2, offset: String(i + 2) }]);
+      }
+      // kafkajs as shipped asks four times per transaction (120 here); remembered, ~none.
+      expect(coordinatorLookups.asked - asked).toBeLessThanOrEqual(2);
+      expect(coordinatorLookups.remembered - remembered).toBeGreaterThanOrEqual(100);
+      await waitFor(async () => (await bus.committedOffsets('g', 'in')).get(1) === 31n, 10_000, 'offsets applied');
+      expect((await bus.committedOffsets('g', 'in')).get(0)).toBe(30n);
     } finally {
       await bus.disconnect();
       await dropNamespace(namespace);

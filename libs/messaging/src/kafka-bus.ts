@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Admin, Consumer, Kafka, KafkaConfig, KafkaMessage, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
 import { createLogger, deferred, ErrorCode, FlotillaError } from '@flotilla/common';
 import type { Lane } from '@flotilla/contracts';
+import { rememberCoordinators } from './coordinator-cache';
 import { CommitOptions, DeferDelivery, deliveryOf, IncomingMessage, MessageBus, OffsetCommit, OutgoingMessage, SubscribeOptions, Subscription, TopicSpec } from './port';
 
 export interface KafkaBusOptions {
@@ -27,6 +28,11 @@ export interface KafkaBusOptions {
    * benchmarks set it, to compare with the client's defaults.
    */
   transactionRetry?: { initialRetryTime: number; maxRetryTime?: number; retries: number };
+  /**
+   * Keep coordinator lookups until a request to the coordinator fails (coordinator-cache.ts; on by
+   * default). It patches kafkajs for the whole process, so the first bus created decides.
+   */
+  cacheCoordinators?: boolean;
 }
 
 interface PendingTransaction {
@@ -45,10 +51,15 @@ interface TransactionLane {
 }
 
 /**
- * Retries inside a transaction (kafkajs's own retrier): start at 20 ms and double up to 5 s; about
- * 40 s in all, longer than a broker restart's leader election.
+ * Retries inside a transaction (kafkajs's own retrier): start at 5 ms and double up to 5 s; about
+ * 40 s in all, longer than a broker restart's leader election. The common retry is the next
+ * transaction's first request meeting CONCURRENT_TRANSACTIONS while the broker writes the previous
+ * commit's markers, which takes a few milliseconds on a healthy broker: with coordinator lookups
+ * cached (coordinator-cache.ts) nothing else sits between two transactions, and a 20 ms first retry
+ * (the Java producer's) made a back-to-back transaction wait ~20 ms for markers done in ~5
+ * (bench/kafka-transactions.ts `coordinators`).
  */
-const TX_RETRY = { initialRetryTime: 20, maxRetryTime: 5_000, retries: 15 };
+const TX_RETRY = { initialRetryTime: 5, maxRetryTime: 5_000, retries: 17 };
 
 /** kafkajs's text for CONCURRENT_TRANSACTIONS (the previous commit's markers are still being written). */
 const EXPECTED_RETRY = /another concurrent operation on the same transaction/;
@@ -130,6 +141,7 @@ export class KafkaMessageBus implements MessageBus {
     };
     if (options.sasl) config.sasl = options.sasl as SASLOptions;
     this.kafka = new Kafka(config);
+    if (options.cacheCoordinators !== false) rememberCoordinators();
   }
 
   async connect(): Promise<void> {

@@ -57,6 +57,8 @@ const INCREASE = 1.1;
 const DECREASE = 0.5;
 /** A window with one chat slower than this multiple of the baseline was harmed (chat's tail, not only its middle). */
 const TAIL_LIMIT = 3;
+/** The longest a paced batch request is deferred before it asks again. */
+export const MAX_DEFER_MS = 1_000;
 
 export type PaceDecision = { admit: true } | { admit: false; retryInMs: number };
 
@@ -130,7 +132,9 @@ export class BatchPacer {
       this.advanceProbe(now);
       if (this.probe) return { admit: false, retryInMs: 500 };
     }
-    if (now < this.nextAdmitAt) return { admit: false, retryInMs: Math.max(1, Math.ceil(this.nextAdmitAt - now)) };
+    // Ask again in at most a second even at the floor rate (10 s apart): chat may stop meanwhile,
+    // and then the batch lane should not sit out the rest of a 10 s deferral.
+    if (now < this.nextAdmitAt) return { admit: false, retryInMs: Math.min(MAX_DEFER_MS, Math.max(1, Math.ceil(this.nextAdmitAt - now))) };
     return { admit: true };
   }
 

@@ -1,4 +1,4 @@
-import { BatchPacer, BatchPacerOptions } from './batch-pacer';
+import { BatchPacer, BatchPacerOptions, MAX_DEFER_MS } from './batch-pacer';
 
 describe('BatchPacer: the batch rate while chat is served, learned from chat latency', () => {
   const clock = { t: 0 };
@@ -82,6 +82,13 @@ describe('BatchPacer: the batch rate while chat is served, learned from chat lat
     expect(p.perSecond).toBe(2);
     chat(p, 40, 400);
     expect(p.perSecond).toBe(0.25);
+    // At the floor the next start is 4 s away, but a deferred request asks again within a second
+    // (chat may stop meanwhile, and then the batch lane should not sit out the rest).
+    p.chatSeen();
+    if (p.pace().admit) p.admitted();
+    const deferred = p.pace();
+    expect(deferred.admit).toBe(false);
+    expect(!deferred.admit && deferred.retryInMs).toBe(MAX_DEFER_MS);
     const before = p.perSecond;
     chat(p, 16, 210); // within 1.2 × baseline, and the rate was used: more
     expect(p.perSecond).toBeGreaterThan(before);
