@@ -108,6 +108,9 @@ async function main(): Promise<void> {
     const idleFigures = { phase: 'without backlog', mode, priority, batchAgents, questions, ratePerSecond: rate, answered: idle.ms.length, errors: idle.errors.length, ...summary(idle.ms), wallMs: idle.wallMs, slowestPer5s: idle.timeline };
     console.log(JSON.stringify(idleFigures));
 
+    // Let the coordinator see chat end first (it paces batch work while a chat input or finish is
+    // under 5 s old, ADR 0016), so the lane-alone figure below is the lane's own throughput.
+    await new Promise((r) => setTimeout(r, 6_000));
     const publishMs = await publishBacklog(sut, backlog);
     // The batch lane alone for a few seconds: its throughput when no chat holds it back.
     const alone0 = await lanes(sut);

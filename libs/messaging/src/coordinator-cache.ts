@@ -125,7 +125,6 @@ export function patchCoordinatorLookups(Cluster: ClusterClass, Broker: BrokerCla
 export function rememberCoordinators(): void {
   let version: string | undefined;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     version = (require('kafkajs/package.json') as { version: string }).version;
   } catch {
     version = undefined;
@@ -134,9 +133,7 @@ export function rememberCoordinators(): void {
     log.warn('kafkajs coordinator lookups are not cached: the installed version is not the one the cache was written for', { installed: version, expected: PATCHED_KAFKAJS_VERSION });
     return;
   }
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const Cluster = require('kafkajs/src/cluster') as ClusterClass;
   const Broker = require('kafkajs/src/broker') as BrokerClass;
-  /* eslint-enable @typescript-eslint/no-require-imports */
   patchCoordinatorLookups(Cluster, Broker);
 }
