@@ -56,8 +56,8 @@ interface ClusterLike {
 type ClusterClass = { prototype: ClusterLike };
 type BrokerClass = { prototype: Record<string, unknown> };
 
-/** Counts, for tests and benchmarks: lookups answered from memory, lookups sent, answers dropped. */
-export const coordinatorLookups = { remembered: 0, asked: 0, dropped: 0 };
+/** Counts, for tests and benchmarks: lookups answered from memory, and lookups sent to the broker. */
+export const coordinatorLookups = { remembered: 0, asked: 0 };
 
 const log = createLogger({ component: 'kafka-coordinator-cache' });
 const PATCHED = Symbol.for('flotilla.kafkajs.coordinatorCache');
@@ -95,10 +95,7 @@ export function patchCoordinatorLookups(Cluster: ClusterClass, Broker: BrokerCla
         // Not in the metadata any more: ask, as kafkajs would have.
       }
     }
-    if (hit) {
-      mine.delete(key);
-      coordinatorLookups.dropped++;
-    }
+    if (hit) mine.delete(key);
     const asked = epoch;
     const broker = await ask.call(this, args);
     coordinatorLookups.asked++;
@@ -121,8 +118,12 @@ export function patchCoordinatorLookups(Cluster: ClusterClass, Broker: BrokerCla
   }
 }
 
-/** Patches the installed kafkajs when it is the version this was written for. */
+let decided = false;
+
+/** Patches the installed kafkajs when it is the version this was written for (decided once per process). */
 export function rememberCoordinators(): void {
+  if (decided) return;
+  decided = true;
   let version: string | undefined;
   try {
     version = (require('kafkajs/package.json') as { version: string }).version;

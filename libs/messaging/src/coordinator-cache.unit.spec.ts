@@ -1,7 +1,10 @@
 import { coordinatorLookups, dropsCoordinators, patchCoordinatorLookups } from './coordinator-cache';
 
-/** Stand-ins with the shape of kafkajs's Cluster and Broker: lookups are counted, requests can be made to fail. */
-function fakes() {
+/**
+ * Stand-ins with the shape of kafkajs's Cluster and Broker, patched: lookups are counted, requests
+ * can be made to fail.
+ */
+function fakes(maxAgeMs?: number) {
   const state = { asks: 0, coordinator: 1, known: new Set([1, 2]), failNext: undefined as unknown };
   class Broker {
     constructor(readonly nodeId: number) {}
@@ -22,14 +25,13 @@ function fakes() {
       return new Broker(nodeId);
     }
   }
-  return { state, Cluster, Broker };
+  patchCoordinatorLookups(Cluster, Broker as never, maxAgeMs);
+  return { state, Cluster, Broker, cluster: new Cluster() };
 }
 
 describe('coordinator lookup cache (kafkajs FindCoordinator)', () => {
   it('asks the broker once per group and coordinator type, then answers from memory', async () => {
-    const { state, Cluster, Broker } = fakes();
-    patchCoordinatorLookups(Cluster, Broker as never);
-    const cluster = new Cluster();
+    const { state, Cluster, cluster } = fakes();
     const before = coordinatorLookups.remembered;
     for (let i = 0; i < 5; i++) expect((await cluster.findGroupCoordinator({ groupId: 'tx-1', coordinatorType: 1 })).nodeId).toBe(1);
     expect(state.asks).toBe(1);
@@ -44,9 +46,7 @@ describe('coordinator lookup cache (kafkajs FindCoordinator)', () => {
   });
 
   it('asks again after a coordinator request fails in a way that may mean the coordinator moved', async () => {
-    const { state, Cluster, Broker } = fakes();
-    patchCoordinatorLookups(Cluster, Broker as never);
-    const cluster = new Cluster();
+    const { state, cluster } = fakes();
     const broker = await cluster.findGroupCoordinator({ groupId: 'tx', coordinatorType: 1 });
     state.coordinator = 2;
     state.failNext = Object.assign(new Error('This is not the correct coordinator for this group'), { type: 'NOT_COORDINATOR_FOR_GROUP' });
@@ -57,9 +57,7 @@ describe('coordinator lookup cache (kafkajs FindCoordinator)', () => {
   });
 
   it('keeps the answer through errors that are not about the coordinator (CONCURRENT_TRANSACTIONS after a commit)', async () => {
-    const { state, Cluster, Broker } = fakes();
-    patchCoordinatorLookups(Cluster, Broker as never);
-    const cluster = new Cluster();
+    const { state, cluster } = fakes();
     const broker = await cluster.findGroupCoordinator({ groupId: 'tx', coordinatorType: 1 });
     state.failNext = Object.assign(new Error('another concurrent operation on the same transaction'), { type: 'CONCURRENT_TRANSACTIONS' });
     await expect(broker.endTxn()).rejects.toThrow('concurrent');
@@ -69,9 +67,7 @@ describe('coordinator lookup cache (kafkajs FindCoordinator)', () => {
   });
 
   it('asks again when the remembered broker left the metadata, or the answer is older than its bound', async () => {
-    const { state, Cluster, Broker } = fakes();
-    patchCoordinatorLookups(Cluster, Broker as never, 50);
-    const cluster = new Cluster();
+    const { state, cluster } = fakes(50);
     await cluster.findGroupCoordinator({ groupId: 'g' });
     state.known.delete(1);
     state.known.add(3);
@@ -86,10 +82,9 @@ describe('coordinator lookup cache (kafkajs FindCoordinator)', () => {
   });
 
   it('patches a class once, however many buses are created', async () => {
-    const { state, Cluster, Broker } = fakes();
+    const { state, Cluster, Broker, cluster } = fakes();
     patchCoordinatorLookups(Cluster, Broker as never);
-    patchCoordinatorLookups(Cluster, Broker as never);
-    const broker = await new Cluster().findGroupCoordinator({ groupId: 'g' });
+    const broker = await cluster.findGroupCoordinator({ groupId: 'g' });
     state.failNext = new Error('boom');
     await expect(broker.endTxn()).rejects.toThrow('boom');
     expect(state.asks).toBe(1);

@@ -48,13 +48,23 @@ runBusConformance('Kafka (kafkajs)', async () => {
   };
 });
 
+/** A connected bus in a namespace of its own with `topics` (one partition count each), dropped afterwards. */
+async function withBus(suffix: string, topics: Record<string, number>, fn: (bus: KafkaMessageBus) => Promise<void>): Promise<void> {
+  const namespace = `${FILE_NAMESPACE}-${suffix}.`;
+  const bus = new KafkaMessageBus({ brokers, clientId: suffix, namespace });
+  await bus.connect();
+  try {
+    await bus.ensureTopics(Object.entries(topics).map(([name, partitions]) => ({ name, partitions })));
+    await fn(bus);
+  } finally {
+    await bus.disconnect();
+    await dropNamespace(namespace);
+  }
+}
+
 describe('Kafka transactions per lane', () => {
   it('a chat transition is not queued behind the batch lane, and each lane commits its own group', async () => {
-    const namespace = `${FILE_NAMESPACE}-lanes.`;
-    const bus = new KafkaMessageBus({ brokers, clientId: 'lanes', namespace });
-    await bus.connect();
-    try {
-      await bus.ensureTopics([{ name: 'in', partitions: 1 }, { name: 'out', partitions: 1 }]);
+    await withBus('lanes', { in: 1, out: 1 }, async (bus) => {
       const order: string[] = [];
       // 2,000 batch transitions: at most 500 go into one transaction, so they take four or more in a row.
       const batch = Array.from({ length: 2_000 }, (_, i) => bus.publishAndCommit(
@@ -75,20 +85,13 @@ describe('Kafka transactions per lane', () => {
       await waitFor(() => settled('g-chat', 1n), 10_000, 'chat offsets applied');
       expect(await bus.committedOffsets('g-batch', 'in')).toEqual(new Map([[0, 2_000n]]));
       expect(await bus.committedOffsets('g-chat', 'in')).toEqual(new Map([[0, 1n]]));
-    } finally {
-      await bus.disconnect();
-      await dropNamespace(namespace);
-    }
+    });
   }, 60_000);
 });
 
 describe('coordinator lookups (coordinator-cache.ts)', () => {
   it('back-to-back transactions do not ask the broker for their coordinators each time, and still commit', async () => {
-    const namespace = `${FILE_NAMESPACE}-coord.`;
-    const bus = new KafkaMessageBus({ brokers, clientId: 'coord', namespace });
-    await bus.connect();
-    try {
-      await bus.ensureTopics([{ name: 'in', partitions: 2 }, { name: 'out', partitions: 2 }]);
+    await withBus('coord', { in: 2, out: 2 }, async (bus) => {
       await bus.publishAndCommit([{ topic: 'out', key: 'warm', value: 'x' }], [{ groupId: 'g', topic: 'in', partition: 0, offset: '1' }]);
       const asked = coordinatorLookups.asked;
       const remembered = coordinatorLookups.remembered;
@@ -100,9 +103,6 @@ describe('coordinator lookups (coordinator-cache.ts)', () => {
       expect(coordinatorLookups.remembered - remembered).toBeGreaterThanOrEqual(100);
       await waitFor(async () => (await bus.committedOffsets('g', 'in')).get(1) === 31n, 10_000, 'offsets applied');
       expect((await bus.committedOffsets('g', 'in')).get(0)).toBe(30n);
-    } finally {
-      await bus.disconnect();
-      await dropNamespace(namespace);
-    }
+    });
   }, 60_000);
 });
